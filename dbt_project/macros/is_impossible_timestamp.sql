@@ -1,0 +1,9 @@
+{#- True when a timestamp cannot be real: missing, before the earliest valid date, or later than the
+    moment its row was logged (beyond clock-skew tolerance). -#}
+{% macro is_impossible_timestamp(column, logged_at) -%}
+    (
+        {{ column }} is null
+        or {{ column }} < cast('{{ var("earliest_valid_timestamp") }}' as timestamp)
+        or {{ column }} > {{ dbt.dateadd('hour', var('clock_skew_tolerance_hours'), logged_at) }}
+    )
+{%- endmacro %}

@@ -1,0 +1,7 @@
+-- Every measurement of every metric model, tagged with its metric id.
+-- A new metric model is listed here once (dbt must know the dependency before it runs):
+-- depends_on: {{ ref('conversion') }}
+-- depends_on: {{ ref('minutes_played') }}
+-- depends_on: {{ ref('purchases') }}
+
+{{ metric_measurements_sql() }}

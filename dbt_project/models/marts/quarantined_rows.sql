@@ -1,0 +1,22 @@
+-- Raw rows set aside by staging, with the reason; nothing is dropped without a trace.
+select
+    'assignments' as source_table,
+    quarantine_reason,
+    cast(experiment_id || ':' || coalesce(variant, '') as {{ dbt.type_string() }}) as record_key,
+    unit_id,
+    assigned_at as occurred_at,
+    logged_at
+from {{ ref('stg_assignments_checked') }}
+where quarantine_reason is not null
+
+union all
+
+select
+    'events' as source_table,
+    quarantine_reason,
+    event_id as record_key,
+    unit_id,
+    occurred_at,
+    logged_at
+from {{ ref('stg_events_checked') }}
+where quarantine_reason is not null

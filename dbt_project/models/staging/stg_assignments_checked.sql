@@ -1,0 +1,40 @@
+-- Every raw assignment row, typed, with the reason it is quarantined (null for clean rows).
+with source as (
+    select * from {{ source('raw', 'assignments') }}
+),
+
+typed as (
+    select
+        cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
+        cast(unit_id as {{ dbt.type_string() }}) as unit_id,
+        cast(variant as {{ dbt.type_string() }}) as variant,
+        cast(assigned_at as {{ dbt.type_timestamp() }}) as assigned_at,
+        cast(logged_at as {{ dbt.type_timestamp() }}) as logged_at
+    from source
+),
+
+experiments as (
+    select * from {{ ref('stg_experiments') }}
+),
+
+variants as (
+    select * from {{ ref('stg_experiment_variants') }}
+)
+
+select
+    typed.*,
+    case
+        when typed.unit_id is null then 'null_unit_id'
+        when {{ is_impossible_timestamp('typed.assigned_at', 'typed.logged_at') }} then 'impossible_timestamp'
+        when experiments.experiment_id is null then 'unknown_experiment'
+        when variants.variant is null then 'unknown_variant'
+        when typed.assigned_at < cast(experiments.start_date as {{ dbt.type_timestamp() }})
+            then 'before_experiment_start'
+    end as quarantine_reason
+from typed
+left join experiments
+    on typed.experiment_id = experiments.experiment_id
+left join variants
+    on
+        typed.experiment_id = variants.experiment_id
+        and typed.variant = variants.variant

@@ -1,0 +1,177 @@
+"""Experiment specs: one YAML file per experiment, validated with pydantic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.functional_validators import AfterValidator
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def _identifier(value: str) -> str:
+    """Accept lower-case SQL-safe identifiers only (they name tables, columns and rows)."""
+    if not IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid identifier: use lower-case letters, digits and underscores, "
+            "starting with a letter (at most 63 characters)"
+        )
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
+class Role(StrEnum):
+    """How a metric enters the decision (Confidence's success / guardrail / deterioration-only)."""
+
+    SUCCESS = "success"
+    GUARDRAIL = "guardrail"
+    DETERIORATION = "deterioration"
+
+
+class SequentialMethod(StrEnum):
+    """How often-peeked results are protected; `none` is a fixed-horizon analysis."""
+
+    NONE = "none"
+    GROUP_SEQUENTIAL = "group_sequential"
+    CONFIDENCE_SEQUENCE = "confidence_sequence"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Variant(Strict):
+    id: Identifier
+    weight: float = Field(gt=0, le=1, description="planned share of traffic")
+
+
+class MetricUse(Strict):
+    metric: Identifier = Field(description="name of a metric model in dbt_project/models/metrics")
+    role: Role = Role.SUCCESS
+    minimum_detectable_effect: float | None = Field(default=None, gt=0, description="relative MDE")
+    non_inferiority_margin: float | None = Field(default=None, gt=0, description="relative NIM")
+
+    @model_validator(mode="after")
+    def _guardrails_have_a_margin(self) -> Self:
+        if self.role is Role.GUARDRAIL and self.non_inferiority_margin is None:
+            raise ValueError(
+                f"guardrail metric {self.metric!r} needs a non_inferiority_margin "
+                "(relative to the control mean, e.g. 0.02 for 2%)"
+            )
+        if self.role is not Role.GUARDRAIL and self.non_inferiority_margin is not None:
+            raise ValueError(
+                f"metric {self.metric!r} has a non_inferiority_margin but role {self.role.value!r}: "
+                "set role: guardrail or remove the margin"
+            )
+        return self
+
+
+class ExperimentSpec(Strict):
+    id: Identifier
+    name: str = Field(min_length=1)
+    owner: str | None = None
+    unit_type: Identifier = "user"
+    start_date: dt.date
+    end_date: dt.date | None = None
+    variants: list[Variant] = Field(min_length=2)
+    control: Identifier
+    metrics: list[MetricUse] = Field(min_length=1)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    power: float = Field(default=0.8, gt=0.5, lt=1)
+    sequential: SequentialMethod = SequentialMethod.NONE
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        ids = [v.id for v in self.variants]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"variant ids must be unique, got {ids}")
+        if self.control not in ids:
+            raise ValueError(f"control {self.control!r} is not one of the variants {ids}")
+        total = sum(v.weight for v in self.variants)
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"variant weights must sum to 1, got {total:g}")
+        names = [m.metric for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each metric may be listed once, got {names}")
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        return self
+
+    @property
+    def treatments(self) -> list[str]:
+        return [v.id for v in self.variants if v.id != self.control]
+
+
+class SpecError(ValueError):
+    """Spec files that cannot be used, each with the file, the field and how to fix it."""
+
+    @classmethod
+    def of(cls, path: Path, problems: list[tuple[str, str]]) -> SpecError:
+        lines = [f"{path}: invalid experiment spec"]
+        lines += [f"  - field '{field}': {message}" for field, message in problems]
+        return cls("\n".join(lines))
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(file)"
+
+
+def _fix(error: dict) -> str:
+    """Say what is wrong and how to fix it, in the words of the spec author."""
+    kind, msg = error["type"], error["msg"].removeprefix("Value error, ")
+    if kind == "missing":
+        return "is required: add it to the file"
+    if kind == "extra_forbidden":
+        return "is not a known field: remove it or check its spelling"
+    if kind == "enum":
+        return f"{msg} (got {error['input']!r})"
+    if kind.startswith("date"):
+        return f"{msg}: write the date as YYYY-MM-DD (got {error['input']!r})"
+    return msg
+
+
+def parse_spec(path: Path) -> ExperimentSpec:
+    """Read and validate one spec file; raise SpecError naming the file, field and fix."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError.of(path, [("(file)", f"is not valid YAML: {exc}")]) from None
+    if not isinstance(raw, dict):
+        raise SpecError.of(path, [("(file)", "must be a YAML mapping of field: value")])
+    try:
+        spec = ExperimentSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError.of(path, [(_field(e["loc"]), _fix(e)) for e in exc.errors()]) from None
+    if spec.id != path.stem:
+        raise SpecError.of(path, [("id", f"{spec.id!r} must match the file name: rename the file to {spec.id}.yml")])
+    return spec
+
+
+def load_specs(directory: Path) -> list[ExperimentSpec]:
+    """Validate every `*.yml` spec in a directory; all problems are reported together."""
+    paths = sorted(directory.glob("*.yml")) + sorted(directory.glob("*.yaml"))
+    specs: list[ExperimentSpec] = []
+    errors: list[str] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        try:
+            spec = parse_spec(path)
+        except SpecError as exc:
+            errors.append(str(exc))
+            continue
+        if spec.id in seen:
+            errors.append(str(SpecError.of(path, [("id", f"{spec.id!r} is already used by {seen[spec.id]}: pick another id")])))
+            continue
+        seen[spec.id] = path
+        specs.append(spec)
+    if errors:
+        raise SpecError("\n".join(errors))
+    return specs

@@ -1,0 +1,80 @@
+"""Registry tables: validated experiment specs as rows that dbt reads as the `registry` source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from pipelines.registry.spec import ExperimentSpec
+
+SCHEMA = "registry"
+
+
+def experiments_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
+    """One row per experiment."""
+    return pl.DataFrame(
+        [
+            {
+                "experiment_id": s.id,
+                "name": s.name,
+                "owner": s.owner,
+                "unit_type": s.unit_type,
+                "start_date": s.start_date,
+                "end_date": s.end_date,
+                "control_variant": s.control,
+                "alpha": s.alpha,
+                "power": s.power,
+                "sequential_method": s.sequential.value,
+                "spec_file": f"experiments/{s.id}.yml",
+            }
+            for s in specs
+        ],
+        schema={
+            "experiment_id": pl.String, "name": pl.String, "owner": pl.String, "unit_type": pl.String,
+            "start_date": pl.Date, "end_date": pl.Date, "control_variant": pl.String, "alpha": pl.Float64,
+            "power": pl.Float64, "sequential_method": pl.String, "spec_file": pl.String,
+        },
+    )
+
+
+def variants_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
+    """One row per experiment and variant with its planned weight."""
+    return pl.DataFrame(
+        [
+            {"experiment_id": s.id, "variant": v.id, "planned_weight": v.weight, "is_control": v.id == s.control}
+            for s in specs
+            for v in s.variants
+        ],
+        schema={"experiment_id": pl.String, "variant": pl.String, "planned_weight": pl.Float64, "is_control": pl.Boolean},
+    )
+
+
+def metrics_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
+    """One row per experiment and metric with its role, MDE and non-inferiority margin."""
+    return pl.DataFrame(
+        [
+            {
+                "experiment_id": s.id,
+                "metric_id": m.metric,
+                "role": m.role.value,
+                "minimum_detectable_effect": m.minimum_detectable_effect,
+                "non_inferiority_margin": m.non_inferiority_margin,
+            }
+            for s in specs
+            for m in s.metrics
+        ],
+        schema={
+            "experiment_id": pl.String, "metric_id": pl.String, "role": pl.String,
+            "minimum_detectable_effect": pl.Float64, "non_inferiority_margin": pl.Float64,
+        },
+    )
+
+
+def registry_frames(specs: Sequence[ExperimentSpec]) -> dict[str, pl.DataFrame]:
+    """Every registry table by name."""
+    return {
+        "experiments": experiments_frame(specs),
+        "experiment_variants": variants_frame(specs),
+        "experiment_metrics": metrics_frame(specs),
+    }
