@@ -57,4 +57,4 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, frame
 
 def read_frame(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> pl.DataFrame:
     """Run a query and return its rows as a Polars frame."""
-    return pl.from_arrow(con.execute(query, params or []).fetch_arrow_table())
+    return pl.from_arrow(con.sql(query, params=params).to_arrow_table())

@@ -1,0 +1,42 @@
+"""The experiment registry: specs in experiments/*.yml validated and loaded as the dbt `registry` source."""
+
+import json
+
+import dagster as dg
+
+from pipelines.project import EXPERIMENTS_DIR, verdict_dbt_project
+from pipelines.registry.spec import load_specs
+from pipelines.registry.catalogue import check_metrics_exist, metric_catalogue
+from pipelines.registry.tables import SCHEMA, registry_frames
+from pipelines.resources import WarehouseResource
+from pipelines.warehouse import replace_table
+
+REGISTRY_TABLES = ("experiments", "experiment_variants", "experiment_metrics")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            dg.AssetKey([SCHEMA, table]),
+            description=f"Registry table {SCHEMA}.{table}, from the experiment specs.",
+            group_name="registry",
+            kinds={"duckdb"},
+        )
+        for table in REGISTRY_TABLES
+    ],
+    pool="duckdb",
+)
+def experiment_registry(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Validate every spec (file, field and fix on error) and replace the registry tables."""
+    specs = load_specs(EXPERIMENTS_DIR)
+    manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
+    check_metrics_exist(specs, metric_catalogue(manifest), EXPERIMENTS_DIR)
+    frames = registry_frames(specs)
+    with warehouse.connect() as con:
+        for table, frame in frames.items():
+            replace_table(con, SCHEMA, table, frame)
+    for table in REGISTRY_TABLES:
+        yield dg.MaterializeResult(
+            asset_key=dg.AssetKey([SCHEMA, table]),
+            metadata={"rows": len(frames[table]), "experiments": [s.id for s in specs]},
+        )

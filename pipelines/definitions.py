@@ -1,0 +1,37 @@
+"""Dagster definitions for Verdict: the nightly analysis DAG, its checks and schedule."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.assets.analysis import experiment_health_asset, experiment_results_asset, sample_ratio_mismatch_check
+from pipelines.assets.dbt import verdict_dbt_models
+from pipelines.assets.raw import raw_tables
+from pipelines.assets.registry import experiment_registry
+from pipelines.project import dbt_resource, verdict_dbt_project
+from pipelines.resources import WarehouseResource
+from pipelines.warehouse import warehouse_path
+
+verdict_dbt_project.prepare_if_dev()
+
+nightly_analysis = dg.define_asset_job(
+    "nightly_analysis",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("raw"),
+    description="Load the registry, build the dbt models and tests, compute results and health checks.",
+)
+
+nightly_schedule = dg.ScheduleDefinition(
+    name="nightly_analysis_schedule",
+    job=nightly_analysis,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+defs = dg.Definitions(
+    assets=[*raw_tables, experiment_registry, verdict_dbt_models, experiment_results_asset, experiment_health_asset],
+    asset_checks=[sample_ratio_mismatch_check],
+    jobs=[nightly_analysis],
+    schedules=[nightly_schedule],
+    resources={"dbt": dbt_resource(), "warehouse": WarehouseResource(path=str(warehouse_path()))},
+)

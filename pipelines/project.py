@@ -1,0 +1,40 @@
+"""The dbt project as Dagster sees it, and the step that prepares its manifest before code loads."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+
+from pipelines.warehouse import REPO_ROOT, export_warehouse_path
+
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+EXPERIMENTS_DIR = REPO_ROOT / "experiments"
+
+
+def dbt_executable() -> str:
+    """The `dbt` of the running interpreter's environment, which may not be on PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+export_warehouse_path()
+
+verdict_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=REPO_ROOT)
+
+
+def dbt_resource() -> DbtCliResource:
+    """The dbt CLI resource: the repository-root profiles.yml and this environment's dbt."""
+    return DbtCliResource(
+        project_dir=verdict_dbt_project,
+        profiles_dir=str(REPO_ROOT),
+        dbt_executable=dbt_executable(),
+    )
+
+
+def prepare_manifest() -> Path:
+    """Parse the dbt project so target/manifest.json exists before the definitions load."""
+    dbt_resource().cli(["parse", "--quiet"], target_path=verdict_dbt_project.target_path).wait()
+    return verdict_dbt_project.manifest_path
