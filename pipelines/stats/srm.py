@@ -11,11 +11,10 @@ from scipy import special
 OK = "ok"
 
 
-def srm_statistic(n: pl.Expr, weight: pl.Expr, by: Sequence[str]) -> pl.Expr:
-    """Pearson chi-square sum (O - E)^2 / E with E = N * w / sum(w) per `by` group (as spotify-confidence's sample_ratio_test)."""
-    share = weight / weight.sum().over(list(by))
-    expected = n.sum().over(list(by)) * share
-    return ((n - expected) ** 2 / expected).sum()
+def cell_contribution(n: pl.Expr, weight: pl.Expr, by: Sequence[str]) -> pl.Expr:
+    """Pearson term (O - E)^2 / E with E = N * w / sum(w) within each `by` group (spotify-confidence sample_ratio_test)."""
+    expected = n.sum().over(list(by)) * (weight / weight.sum().over(list(by)))
+    return (n - expected) ** 2 / expected
 
 
 def chi2_sf(statistic: np.ndarray, dof: np.ndarray) -> np.ndarray:
@@ -33,7 +32,7 @@ def sample_ratio_mismatch(
     bad_weight = w.is_null() | ~w.is_finite() | (w <= 0)
     bad_count = n.is_null() | ~n.is_finite() | (n < 0)
     per_key = (
-        counts.with_columns(_chi=((n - n.sum().over(by) * (w / w.sum().over(by))) ** 2) / (n.sum().over(by) * (w / w.sum().over(by))))
+        counts.with_columns(_chi=cell_contribution(n, w, by))
         .group_by(by, maintain_order=True)
         .agg(
             n_total=pl.col("n").sum(),

@@ -58,10 +58,16 @@ def input_problem_expr(
     )
 
 
+# sum_sq - sum^2/n cancels catastrophically: below this share of sum_sq/n a variance is rounding noise.
+VARIANCE_NOISE_FLOOR = 1e-12
+
+
 def group_moments(stats: pl.DataFrame) -> pl.DataFrame:
-    """Add `mean`, `variance` (clipped at 0 against rounding) and `input_problem` columns."""
+    """Add `mean`, `variance` (0 when within rounding noise of 0) and `input_problem` columns."""
+    var = variance_expr()
+    noise = VARIANCE_NOISE_FLOOR * (pl.col("sum_sq").cast(pl.Float64) / pl.col("n").cast(pl.Float64)).abs()
     return stats.with_columns(
         mean=mean_expr(),
-        variance=variance_expr().clip(lower_bound=0.0),
+        variance=pl.when(var <= noise).then(0.0).otherwise(var),
         input_problem=input_problem_expr(),
     )
