@@ -10,7 +10,7 @@ from pipelines.assets.raw import raw_tables
 from pipelines.assets.registry import experiment_registry
 from pipelines.project import dbt_resource, verdict_dbt_project
 from pipelines.resources import WarehouseResource
-from pipelines.warehouse import warehouse_path
+from pipelines.warehouse import export_warehouse_path
 
 verdict_dbt_project.prepare_if_dev()
 
@@ -28,10 +28,18 @@ nightly_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
-defs = dg.Definitions(
-    assets=[*raw_tables, experiment_registry, verdict_dbt_models, experiment_results_asset, experiment_health_asset],
-    asset_checks=[sample_ratio_mismatch_check],
-    jobs=[nightly_analysis],
-    schedules=[nightly_schedule],
-    resources={"dbt": dbt_resource(), "warehouse": WarehouseResource(path=str(warehouse_path()))},
-)
+
+
+def build_defs() -> dg.Definitions:
+    """The definitions, bound to the warehouse file that $VERDICT_WAREHOUSE names (or the default)."""
+    warehouse = export_warehouse_path()
+    return dg.Definitions(
+        assets=[*raw_tables, experiment_registry, verdict_dbt_models, experiment_results_asset, experiment_health_asset],
+        asset_checks=[sample_ratio_mismatch_check],
+        jobs=[nightly_analysis],
+        schedules=[nightly_schedule],
+        resources={"dbt": dbt_resource(), "warehouse": WarehouseResource(path=str(warehouse))},
+    )
+
+
+defs = build_defs()

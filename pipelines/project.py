@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-from pipelines.warehouse import REPO_ROOT, export_warehouse_path
+from pipelines.warehouse import REPO_ROOT
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPERIMENTS_DIR = REPO_ROOT / "experiments"
@@ -19,8 +19,6 @@ def dbt_executable() -> str:
     beside = Path(sys.executable).parent / "dbt"
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
-
-export_warehouse_path()
 
 verdict_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=REPO_ROOT)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.functional_validators import AfterValidator
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -88,22 +88,40 @@ class ExperimentSpec(Strict):
     power: float = Field(default=0.8, gt=0.5, lt=1)
     sequential: SequentialMethod = SequentialMethod.NONE
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        ids = [v.id for v in self.variants]
+    @field_validator("end_date")
+    @classmethod
+    def _ends_after_start(cls, end_date: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("start_date")
+        if end_date is not None and start is not None and end_date < start:
+            raise ValueError(f"end_date {end_date} is before start_date {start}: fix one of them")
+        return end_date
+
+    @field_validator("variants")
+    @classmethod
+    def _variants_add_up(cls, variants: list[Variant]) -> list[Variant]:
+        ids = [v.id for v in variants]
         if len(set(ids)) != len(ids):
             raise ValueError(f"variant ids must be unique, got {ids}")
-        if self.control not in ids:
-            raise ValueError(f"control {self.control!r} is not one of the variants {ids}")
-        total = sum(v.weight for v in self.variants)
+        total = sum(v.weight for v in variants)
         if abs(total - 1) > 1e-6:
-            raise ValueError(f"variant weights must sum to 1, got {total:g}")
-        names = [m.metric for m in self.metrics]
+            raise ValueError(f"variant weights must sum to 1, got {total:g}: adjust the weights")
+        return variants
+
+    @field_validator("control")
+    @classmethod
+    def _control_is_a_variant(cls, control: str, info: ValidationInfo) -> str:
+        ids = [v.id for v in info.data.get("variants", [])]
+        if ids and control not in ids:
+            raise ValueError(f"control {control!r} is not one of the variants {ids}: name one of them")
+        return control
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_once(cls, metrics: list[MetricUse]) -> list[MetricUse]:
+        names = [m.metric for m in metrics]
         if len(set(names)) != len(names):
             raise ValueError(f"each metric may be listed once, got {names}")
-        if self.end_date is not None and self.end_date < self.start_date:
-            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
-        return self
+        return metrics
 
     @property
     def treatments(self) -> list[str]:

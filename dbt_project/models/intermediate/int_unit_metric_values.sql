@@ -1,3 +1,5 @@
+{{ config(materialized="table") }}
+
 -- Each exposed unit's value of each of its experiment's metrics at each as-of date.
 -- Cumulative metrics count everything from the unit's exposure to the end of the as-of date.
 -- Windowed metrics (window_days = N) count the first N days after exposure, and a unit enters

@@ -1,3 +1,5 @@
+{{ config(materialized="table") }}
+
 -- Every raw assignment row, typed, with the reason it is quarantined (null for clean rows).
 with source as (
     select * from {{ source('raw', 'assignments') }}

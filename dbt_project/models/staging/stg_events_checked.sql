@@ -1,3 +1,5 @@
+{{ config(materialized="table") }}
+
 -- Every raw event row, typed, with the reason it is quarantined (null for clean rows).
 -- A redelivered event keeps its first-logged copy; later copies are quarantined as duplicates.
 with source as (

@@ -1,0 +1,38 @@
+# Verdict: every target creates the virtual environment it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+
+.PHONY: demo test ui install prepare clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+prepare: $(INSTALLED)
+	$(BIN)/verdict prepare
+
+## demo: simulate a warehouse, run the nightly analysis DAG, print the results
+demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/verdict demo
+
+## test: run the test suite
+test: prepare
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## ui: the Dagster UI on http://127.0.0.1:3000 with a persistent home in .dagster_home/
+ui: prepare $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev --host 127.0.0.1 --port 3000 -m pipelines.definitions
+
+clean:
+	rm -rf $(VENV) warehouse $(DAGSTER_HOME) dbt_project/target

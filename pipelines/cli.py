@@ -1,0 +1,169 @@
+"""The `verdict` command line: simulate a warehouse, run the nightly analysis, read the results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.project import EXPERIMENTS_DIR
+from pipelines.registry.spec import SpecError, load_specs
+from pipelines.warehouse import connect, export_warehouse_path, read_frame
+
+app = typer.Typer(help="Verdict: nightly A/B test analysis in the data warehouse.", no_args_is_help=True)
+console = Console()
+
+
+def _specs():
+    try:
+        return load_specs(EXPERIMENTS_DIR)
+    except SpecError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def simulate(
+    units: Annotated[int, typer.Option(help="Number of simulated users.")] = 60_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same warehouse.")] = 7,
+    end_date: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of data.")] = dt.datetime(2026, 11, 21),
+    history_days: Annotated[int, typer.Option(help="Days of data before the last day.")] = 28,
+) -> None:
+    """Write a synthetic warehouse (raw.units, raw.assignments, raw.events, raw.simulation_truth)."""
+    from pipelines.simulation import simulate as run_simulation
+
+    path = export_warehouse_path()
+    started = time.perf_counter()
+    counts = run_simulation(
+        path, experiments=_specs(), units=units, seed=seed, end_date=end_date.date(), history_days=history_days
+    )
+    table = Table(title=f"Simulated warehouse {path} in {time.perf_counter() - started:.1f} s")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in counts.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+
+
+@app.command()
+def prepare() -> None:
+    """Parse the dbt project so its manifest exists before the Dagster definitions load."""
+    from pipelines.project import prepare_manifest
+
+    console.print(f"dbt manifest ready: {prepare_manifest()}")
+
+
+@app.command()
+def run() -> None:
+    """Run the nightly analysis job in process (registry, dbt build, results, health checks)."""
+    import dagster as dg
+
+    from pipelines.project import prepare_manifest
+
+    export_warehouse_path()
+    prepare_manifest()
+    from pipelines.definitions import build_defs
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    started = time.perf_counter()
+    result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                console.print(f"[red]{event.step_key} failed:[/red] {event.event_specific_data.error.message}")
+        console.print("[red]nightly_analysis failed[/red]")
+        raise typer.Exit(1)
+    console.print(f"nightly_analysis succeeded in {time.perf_counter() - started:.1f} s (run {result.run_id})")
+
+
+@app.command()
+def results(
+    experiment: Annotated[str | None, typer.Option(help="Show one experiment only.")] = None,
+) -> None:
+    """Print the latest look of every experiment: effects, intervals, p-values, health."""
+    path = export_warehouse_path()
+    with connect(path, read_only=True) as con:
+        latest = read_frame(
+            con,
+            """
+            select * from main.experiment_results
+            qualify as_of_date = max(as_of_date) over (partition by experiment_id)
+            """,
+        )
+        health = read_frame(
+            con,
+            """
+            select * from main.experiment_health
+            qualify as_of_date = max(as_of_date) over (partition by experiment_id)
+            """,
+        )
+    if experiment is not None:
+        latest = latest.filter(pl.col("experiment_id") == experiment)
+        if latest.is_empty():
+            console.print(f"[red]no results for experiment {experiment!r}[/red]")
+            raise typer.Exit(1)
+    for experiment_id in sorted(latest["experiment_id"].unique()):
+        console.print(_results_table(latest.filter(pl.col("experiment_id") == experiment_id)))
+        console.print(_health_line(health.filter(pl.col("experiment_id") == experiment_id)))
+        console.print()
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.2%}"
+
+
+def _results_table(rows: pl.DataFrame) -> Table:
+    """One experiment's latest look as a rich table."""
+    first = rows.row(0, named=True)
+    table = Table(title=f"{first['experiment_id']}  (as of {first['as_of_date']}, vs {first['control']})", title_justify="left")
+    for column in ("metric", "role", "treatment", "n", "control mean", "treatment mean", "relative effect", "95% CI", "p-value", "significant"):
+        table.add_column(column, justify="left" if column in ("metric", "role", "treatment") else "right")
+    for r in rows.sort(["metric_id", "treatment"]).iter_rows(named=True):
+        ci = f"[{_fmt_pct(r['relative_ci_lower'])}, {_fmt_pct(r['relative_ci_upper'])}]"
+        significant = "[green]yes[/green]" if r["is_significant"] else "no"
+        if r["is_significant"] and (r["estimate"] or 0) < 0:
+            significant = "[red]yes[/red]"
+        table.add_row(
+            r["metric_id"], r["role"] or "", r["treatment"], f"{r['n_control']:,} / {r['n_treatment']:,}",
+            "n/a" if r["mean_control"] is None else f"{r['mean_control']:.4g}",
+            "n/a" if r["mean_treatment"] is None else f"{r['mean_treatment']:.4g}",
+            _fmt_pct(r["relative_estimate"]), ci,
+            "n/a" if r["p_value"] is None else f"{r['p_value']:.3g}", significant,
+        )
+    return table
+
+
+def _health_line(rows: pl.DataFrame) -> str:
+    colour = {"pass": "green", "warn": "yellow", "fail": "red"}
+    parts = [
+        f"{r['check_name']}: [{colour.get(r['status'], 'white')}]{r['status']}[/] ({r['detail']})"
+        for r in rows.sort("check_name").iter_rows(named=True)
+    ]
+    return "health  " + ("; ".join(parts) if parts else "no checks")
+
+
+@app.command()
+def demo(
+    units: Annotated[int, typer.Option(help="Number of simulated users.")] = 60_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Simulate a warehouse, run the nightly analysis and print the results."""
+    simulate(units=units, seed=seed, end_date=dt.datetime(2026, 11, 21), history_days=28)
+    run()
+    results(experiment=None)
+
+
+def main() -> None:
+    """Entry point for `python -m pipelines.cli`."""
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Shared fixtures: the prepared dbt manifest and a simulated warehouse analysed by the real nightly job."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.project import EXPERIMENTS_DIR, prepare_manifest
+from pipelines.registry.spec import load_specs
+from pipelines.warehouse import WAREHOUSE_ENV
+
+E2E_UNITS = 20_000
+E2E_SEED = 11
+
+
+@pytest.fixture(scope="session")
+def manifest() -> Path:
+    """dbt's manifest, parsed once per session (the definitions need it before they load)."""
+    return prepare_manifest()
+
+
+@pytest.fixture(scope="session")
+def nightly_run(tmp_path_factory: pytest.TempPathFactory, manifest: Path) -> Iterator[tuple[Path, dg.ExecuteInProcessResult]]:
+    """A simulated warehouse (20,000 units) after one in-process run of the nightly job."""
+    from pipelines.simulation import simulate
+
+    database = tmp_path_factory.mktemp("warehouse") / "verdict.duckdb"
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(database)
+    try:
+        simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=E2E_UNITS, seed=E2E_SEED)
+        from pipelines.definitions import build_defs
+
+        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        )
+        yield database, result
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous

@@ -1,0 +1,37 @@
+"""The Dagster definitions load, with the nightly job, its schedule and the SRM check."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.project import verdict_dbt_project
+
+
+def test_definitions_load(manifest):
+    from pipelines.definitions import build_defs
+
+    defs = build_defs()
+    dg.Definitions.validate_loadable(defs)
+    schedule = defs.resolve_schedule_def("nightly_analysis_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "UTC"
+    assert schedule.job_name == "nightly_analysis"
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"registry/experiments", "marts/metric_sufficient_stats", "experiment_results", "experiment_health"} <= keys
+    checks = {c.name for c in graph.asset_check_keys}
+    assert "sample_ratio_mismatch" in checks
+
+
+def test_registry_feeds_dbt_and_dbt_feeds_statistics(manifest):
+    from pipelines.definitions import build_defs
+
+    graph = build_defs().resolve_asset_graph()
+    stg = dg.AssetKey(["staging", "stg_experiments"])
+    assert dg.AssetKey(["registry", "experiments"]) in graph.get(stg).parent_keys
+    assert dg.AssetKey(["marts", "metric_sufficient_stats"]) in graph.get(dg.AssetKey("experiment_results")).parent_keys
+
+
+def test_manifest_is_prepared(manifest):
+    assert manifest == verdict_dbt_project.manifest_path
+    assert manifest.exists()

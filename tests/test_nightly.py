@@ -1,0 +1,162 @@
+"""End to end: a simulated warehouse through the real nightly Dagster job (registry, dbt build, statistics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.warehouse import read_frame
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def con(nightly_run) -> duckdb.DuckDBPyConnection:
+    database, _ = nightly_run
+    connection = duckdb.connect(str(database), read_only=True)
+    yield connection
+    connection.close()
+
+
+def latest(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
+    """Rows of a results table at each experiment's latest as-of date."""
+    return read_frame(
+        con, f"select * from main.{table} qualify as_of_date = max(as_of_date) over (partition by experiment_id)"
+    )
+
+
+def test_the_job_succeeds(nightly_run):
+    _, result = nightly_run
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+                    for e in [e.event_specific_data.materialization]}
+    assert {"experiment_results", "experiment_health", "marts/metric_sufficient_stats",
+            "registry/experiments"} <= materialized
+
+
+def test_results_table_columns(con):
+    columns = {r[0] for r in con.sql("describe main.experiment_results").fetchall()}
+    assert {"experiment_id", "metric_id", "control", "treatment", "as_of_date", "estimate", "ci_lower", "ci_upper",
+            "relative_estimate", "p_value", "is_significant"} <= columns
+    rows = con.sql("select count(*) from main.experiment_results").fetchall()[0][0]
+    keys = con.sql(
+        "select count(*) from (select distinct experiment_id, metric_id, control, treatment, as_of_date"
+        " from main.experiment_results)"
+    ).fetchall()[0][0]
+    assert rows == keys > 0
+
+
+def test_planted_effects_are_found_with_the_right_sign(con):
+    truth = read_frame(con, "select * from raw.simulation_truth where true_relative_effect != 0")
+    assert truth.height >= 3
+    found = truth.join(
+        latest(con, "experiment_results"),
+        left_on=["experiment_id", "variant", "metric_id"],
+        right_on=["experiment_id", "treatment", "metric_id"],
+    )
+    assert found.height == truth.height
+    for row in found.iter_rows(named=True):
+        assert row["is_significant"], row
+        assert (row["estimate"] > 0) == (row["true_relative_effect"] > 0), row
+        assert row["ci_lower"] <= row["estimate"] <= row["ci_upper"]
+
+
+def test_lift_and_guardrail_harm(con):
+    results = latest(con, "experiment_results")
+    lift = results.filter(experiment_id="playlist_recs", metric_id="minutes_played").row(0, named=True)
+    assert lift["is_significant"] and lift["relative_estimate"] > 0
+    harm = results.filter(experiment_id="checkout_redesign", treatment="upsell", metric_id="minutes_played")
+    assert harm.row(0, named=True)["role"] == "guardrail"
+    assert harm.row(0, named=True)["is_significant"] and harm.row(0, named=True)["estimate"] < 0
+    no_harm = results.filter(pl.col("metric_id") != "minutes_played", experiment_id="playlist_recs")
+    assert not no_harm["is_significant"].any()
+
+
+def test_aa_test_is_not_significant_at_any_look(con):
+    aa = read_frame(con, "select * from main.experiment_results where experiment_id = 'aa_homepage_copy'")
+    assert aa.height > 0
+    assert not aa["is_significant"].any()
+
+
+def test_srm_fails_only_for_the_broken_split(con, nightly_run):
+    truth = read_frame(con, "select distinct experiment_id, planted_srm from raw.simulation_truth")
+    srm = latest(con, "experiment_health").filter(check_name="sample_ratio_mismatch")
+    joined = truth.join(srm, on="experiment_id")
+    assert joined.height == truth.height == 4
+    for row in joined.iter_rows(named=True):
+        assert (row["status"] == "fail") == row["planted_srm"], row
+    _, result = nightly_run
+    [check] = [e.event_specific_data for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+               and e.event_specific_data.check_name == "sample_ratio_mismatch"]
+    assert not check.passed
+    assert check.metadata["failing_experiments"].value == ["onboarding_flow"]
+
+
+def test_health_table_shape(con):
+    health = read_frame(con, "select * from main.experiment_health")
+    assert set(health.columns) >= {"experiment_id", "as_of_date", "check_name", "status", "value", "detail"}
+    assert set(health["status"].unique()) <= {"pass", "warn", "fail"}
+    assert set(health["check_name"].unique()) == {"sample_ratio_mismatch", "crossover_rate"}
+
+
+def test_bad_rows_are_quarantined_and_counted(con):
+    counts = read_frame(con, "select * from marts.raw_row_counts")
+    for row in counts.iter_rows(named=True):
+        assert row["raw_rows"] == row["clean_rows"] + row["quarantined_rows"]
+    raw = {t: con.sql(f"select count(*) from raw.{t}").fetchall()[0][0] for t in ("assignments", "events")}
+    assert dict(zip(counts["source_table"], counts["raw_rows"])) == raw
+    reasons = read_frame(con, "select distinct source_table, quarantine_reason from marts.quarantined_rows")
+    seen = set(zip(reasons["source_table"], reasons["quarantine_reason"]))
+    assert {("assignments", "null_unit_id"), ("assignments", "unknown_experiment"), ("assignments", "unknown_variant"),
+            ("assignments", "impossible_timestamp"), ("events", "duplicate_event_id"), ("events", "null_unit_id"),
+            ("events", "impossible_timestamp")} <= seen
+
+
+def test_crossovers_are_excluded_and_counted(con):
+    summary = read_frame(con, "select * from marts.exposure_summary")
+    assert (summary["crossover_units"] > 0).all()
+    in_analysis = con.sql(
+        """
+        select count(*) from intermediate.int_exposures as e
+        join intermediate.int_unit_assignments as a using (experiment_id, unit_id)
+        where a.variant_count > 1
+        """
+    ).fetchall()[0][0]
+    assert in_analysis == 0
+
+
+def test_sufficient_stats_match_a_brute_force_count(con):
+    """n, sum and sum_sq of one cell recomputed from clean events and first exposures."""
+    mart = con.sql(
+        """
+        select n, sum, sum_sq from marts.metric_sufficient_stats
+        where experiment_id = 'playlist_recs' and metric_id = 'minutes_played' and variant = 'new_model'
+          and as_of_date = date '2026-11-10'
+        """
+    ).fetchall()[0]
+    brute = con.sql(
+        """
+        with exposures as (
+            select unit_id, min(assigned_at) as exposed_at
+            from staging.stg_assignments where experiment_id = 'playlist_recs'
+            group by unit_id having count(distinct variant) = 1 and min(variant) = 'new_model'
+        ),
+        per_unit as (
+            select e.unit_id, coalesce(sum(ev.value), 0) as value
+            from exposures e
+            left join staging.stg_events ev
+              on ev.unit_id = e.unit_id and ev.event_type = 'stream'
+             and ev.occurred_at >= e.exposed_at and ev.occurred_at < timestamp '2026-11-11 00:00:00'
+            where e.exposed_at < timestamp '2026-11-11 00:00:00'
+            group by e.unit_id
+        )
+        select count(*), sum(value), sum(value * value) from per_unit
+        """
+    ).fetchall()[0]
+    assert mart[0] == brute[0]
+    assert mart[1] == pytest.approx(brute[1], rel=1e-9)
+    assert mart[2] == pytest.approx(brute[2], rel=1e-9)

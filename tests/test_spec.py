@@ -1,0 +1,105 @@
+"""Experiment specs: the demo specs load; invalid specs name the file, the field and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.project import EXPERIMENTS_DIR
+from pipelines.registry.catalogue import check_metrics_exist, metric_catalogue
+from pipelines.registry.spec import SpecError, load_specs, parse_spec
+from pipelines.registry.tables import registry_frames
+
+VALID = {
+    "id": "exp_one",
+    "name": "An experiment",
+    "start_date": "2026-11-01",
+    "variants": [{"id": "control", "weight": 0.5}, {"id": "treatment", "weight": 0.5}],
+    "control": "control",
+    "metrics": [{"metric": "conversion", "role": "success"}],
+}
+
+
+def write(tmp_path: Path, spec: dict, name: str = "exp_one") -> Path:
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def with_changes(**changes) -> dict:
+    return {**VALID, **changes}
+
+
+def test_demo_specs_load():
+    specs = load_specs(EXPERIMENTS_DIR)
+    assert {s.id for s in specs} == {"aa_homepage_copy", "playlist_recs", "checkout_redesign", "onboarding_flow"}
+    checkout = next(s for s in specs if s.id == "checkout_redesign")
+    assert checkout.treatments == ["compact", "upsell"]
+
+
+def test_registry_frames_have_one_row_per_thing():
+    specs = load_specs(EXPERIMENTS_DIR)
+    frames = registry_frames(specs)
+    assert frames["experiments"].height == len(specs)
+    assert frames["experiment_variants"].height == sum(len(s.variants) for s in specs)
+    assert frames["experiment_metrics"].height == sum(len(s.metrics) for s in specs)
+    assert frames["experiment_variants"].filter("is_control").height == len(specs)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "fix"),
+    [
+        ({k: v for k, v in VALID.items() if k != "start_date"}, "start_date", "is required"),
+        (with_changes(start_date="01/11/2026"), "start_date", "YYYY-MM-DD"),
+        (with_changes(control="baseline"), "control", "control 'baseline' is not one of the variants"),
+        (with_changes(variants=[{"id": "control", "weight": 0.5}, {"id": "treatment", "weight": 0.6}]), "variants", "must sum to 1"),
+        (with_changes(variants=[{"id": "control", "weight": 1.0}]), "variants", "at least 2"),
+        (with_changes(metrics=[{"metric": "conversion", "role": "guardrail"}]), "metrics.0", "needs a non_inferiority_margin"),
+        (with_changes(metrics=[{"metric": "conversion", "role": "winner"}]), "metrics.0.role", "'success', 'guardrail' or 'deterioration'"),
+        (with_changes(alpha=0.7), "alpha", "less than 0.5"),
+        (with_changes(end_date="2026-10-01"), "end_date", "before start_date"),
+        (with_changes(metrics=[{"metric": "conversion"}, {"metric": "conversion"}]), "metrics", "listed once"),
+        (with_changes(sequential="bayesian"), "sequential", "group_sequential"),
+        (with_changes(colour="blue"), "colour", "not a known field"),
+        (with_changes(id="Exp-One"), "id", "lower-case letters"),
+        (with_changes(id="exp_two"), "id", "rename the file to exp_two.yml"),
+        (with_changes(metrics=[{"metric": "x; drop table raw.events"}]), "metrics.0.metric", "not a valid identifier"),
+    ],
+)
+def test_invalid_spec_names_file_field_and_fix(tmp_path: Path, spec: dict, field: str, fix: str):
+    path = write(tmp_path, spec)
+    with pytest.raises(SpecError) as error:
+        parse_spec(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert f"field '{field}'" in message
+    assert fix in message
+
+
+def test_not_yaml_mapping(tmp_path: Path):
+    path = tmp_path / "exp_one.yml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(SpecError, match="must be a YAML mapping"):
+        parse_spec(path)
+
+
+def test_every_bad_file_is_reported_together(tmp_path: Path):
+    write(tmp_path, with_changes(alpha=2), "exp_one")
+    write(tmp_path, {**with_changes(id="exp_two"), "control": "nobody"}, "exp_two")
+    with pytest.raises(SpecError) as error:
+        load_specs(tmp_path)
+    assert "exp_one.yml" in str(error.value) and "exp_two.yml" in str(error.value)
+
+
+def test_unknown_metric_names_the_field(tmp_path: Path, manifest: Path):
+    import json
+
+    path = write(tmp_path, with_changes(metrics=[{"metric": "conversion"}, {"metric": "happiness"}]))
+    catalogue = metric_catalogue(json.loads(manifest.read_text()))
+    assert {"conversion", "minutes_played", "purchases"} <= set(catalogue)
+    with pytest.raises(SpecError) as error:
+        check_metrics_exist([parse_spec(path)], catalogue, tmp_path)
+    assert "field 'metrics.1.metric'" in str(error.value)
+    assert "unknown metric 'happiness'" in str(error.value)
