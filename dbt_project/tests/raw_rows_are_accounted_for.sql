@@ -1,3 +1,5 @@
+{{ config(meta={"dagster": {"ref": {"name": "quarantined_rows"}}}) }}
+
 -- Every raw assignment and event row is either clean or quarantined: none is lost or duplicated.
 with accounted as (
     select

@@ -1,0 +1,162 @@
+-- The days on which an exposed unit's metric value changes, and by how much: a sparse form of every
+-- unit's value at every as-of date, from which the marts accumulate sufficient statistics.
+--
+-- Cumulative metrics: a unit enters at its exposure date with value 0 and changes on each day with
+-- measurements (value_change = new - old, square_change = new^2 - old^2).
+-- Windowed metrics (window_days = N): a unit enters, with the total of its first N days after exposure,
+-- on the first as-of date by whose end that window has fully elapsed.
+with exposures as (
+    select * from {{ ref('int_exposures') }}
+),
+
+experiment_metrics as (
+    select
+        experiment_metrics.experiment_id,
+        experiment_metrics.metric_id,
+        definitions.aggregation,
+        definitions.window_days
+    from {{ ref('stg_experiment_metrics') }} as experiment_metrics
+    inner join {{ ref('int_metric_definitions') }} as definitions
+        on experiment_metrics.metric_id = definitions.metric_id
+),
+
+unit_metrics as (
+    select
+        exposures.experiment_id,
+        exposures.unit_id,
+        exposures.variant,
+        exposures.exposed_at,
+        exposures.exposure_date,
+        experiment_metrics.metric_id,
+        experiment_metrics.aggregation,
+        experiment_metrics.window_days
+    from exposures
+    inner join experiment_metrics
+        on exposures.experiment_id = experiment_metrics.experiment_id
+),
+
+daily as (
+    select
+        unit_metrics.experiment_id,
+        unit_metrics.unit_id,
+        unit_metrics.variant,
+        unit_metrics.metric_id,
+        unit_metrics.aggregation,
+        unit_metrics.window_days,
+        cast(measurements.measured_at as date) as measured_date,
+        case unit_metrics.aggregation
+            when 'max' then max(measurements.value)
+            when 'count' then count(*)
+            else sum(measurements.value)
+        end as daily_value
+    from unit_metrics
+    inner join {{ ref('int_metric_measurements') }} as measurements
+        on
+            unit_metrics.unit_id = measurements.unit_id
+            and unit_metrics.metric_id = measurements.metric_id
+            and measurements.measured_at >= unit_metrics.exposed_at
+            and (
+                unit_metrics.window_days is null
+                or measurements.measured_at
+                < {{ dbt.dateadd('day', 'unit_metrics.window_days', 'unit_metrics.exposed_at') }}
+            )
+    group by 1, 2, 3, 4, 5, 6, 7
+),
+
+running as (
+    select
+        experiment_id,
+        variant,
+        metric_id,
+        measured_date,
+        case aggregation
+            when 'max' then max(daily_value) over (
+                partition by experiment_id, unit_id, metric_id order by measured_date
+                rows between unbounded preceding and current row
+            )
+            else sum(daily_value) over (
+                partition by experiment_id, unit_id, metric_id order by measured_date
+                rows between unbounded preceding and current row
+            )
+        end as value_after,
+        coalesce(case aggregation
+            when 'max' then max(daily_value) over (
+                partition by experiment_id, unit_id, metric_id order by measured_date
+                rows between unbounded preceding and 1 preceding
+            )
+            else sum(daily_value) over (
+                partition by experiment_id, unit_id, metric_id order by measured_date
+                rows between unbounded preceding and 1 preceding
+            )
+        end, 0) as value_before
+    from daily
+    where window_days is null
+),
+
+window_totals as (
+    select
+        experiment_id,
+        unit_id,
+        metric_id,
+        case min(aggregation) when 'max' then max(daily_value) else sum(daily_value) end as window_value
+    from daily
+    where window_days is not null
+    group by 1, 2, 3
+),
+
+windowed_entries as (
+    select
+        unit_metrics.experiment_id,
+        unit_metrics.unit_id,
+        unit_metrics.variant,
+        unit_metrics.metric_id,
+        {{ dbt.dateadd('day', 'unit_metrics.window_days', 'unit_metrics.exposed_at') }} as window_end,
+        coalesce(window_totals.window_value, 0) as window_value
+    from unit_metrics
+    left join window_totals
+        on
+            unit_metrics.experiment_id = window_totals.experiment_id
+            and unit_metrics.unit_id = window_totals.unit_id
+            and unit_metrics.metric_id = window_totals.metric_id
+    where unit_metrics.window_days is not null
+)
+
+select
+    experiment_id,
+    variant,
+    metric_id,
+    exposure_date as change_date,
+    1 as units_entering,
+    0.0 as value_change,
+    0.0 as square_change
+from unit_metrics
+where window_days is null
+
+union all
+
+select
+    experiment_id,
+    variant,
+    metric_id,
+    measured_date as change_date,
+    0 as units_entering,
+    value_after - value_before as value_change,
+    value_after * value_after - value_before * value_before as square_change
+from running
+
+union all
+
+-- The window [exposed_at, window_end) has elapsed by the end of day D when window_end <= D + 1 day.
+select
+    experiment_id,
+    variant,
+    metric_id,
+    case
+        when cast(cast(window_end as date) as {{ dbt.type_timestamp() }}) = window_end
+            then {{ dbt.dateadd('day', -1, 'cast(window_end as date)') }}
+        else cast(window_end as date)
+    end as change_date,
+    1 as units_entering,
+    window_value as value_change,
+    window_value * window_value as square_change
+from windowed_entries
