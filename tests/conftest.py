@@ -14,7 +14,7 @@ from pipelines.registry.spec import load_specs
 from pipelines.warehouse import WAREHOUSE_ENV
 
 E2E_UNITS = 20_000
-E2E_SEED = 11
+E2E_SEED = 7
 
 
 @pytest.fixture(scope="session")
