@@ -61,26 +61,51 @@ def prepare() -> None:
 
 
 @app.command()
-def run() -> None:
+def run(
+    log_level: Annotated[str, typer.Option(help="Dagster console log level (debug, info, warning, error).")] = "warning",
+) -> None:
     """Run the nightly analysis job in process (registry, dbt build, results, health checks)."""
     import dagster as dg
 
     from pipelines.project import prepare_manifest
 
     export_warehouse_path()
+    console.print("preparing the dbt manifest ...")
     prepare_manifest()
     from pipelines.definitions import build_defs
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    console.print("running nightly_analysis (registry, dbt build, statistics, health checks) ...")
     started = time.perf_counter()
-    result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(instance=instance, raise_on_error=False)
+    result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
+    )
+    elapsed = time.perf_counter() - started
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
                 console.print(f"[red]{event.step_key} failed:[/red] {event.event_specific_data.error.message}")
-        console.print("[red]nightly_analysis failed[/red]")
+        console.print(f"[red]nightly_analysis failed[/red] (run {result.run_id})")
         raise typer.Exit(1)
-    console.print(f"nightly_analysis succeeded in {time.perf_counter() - started:.1f} s (run {result.run_id})")
+    console.print(_run_summary(result, elapsed))
+
+
+def _run_summary(result, elapsed: float) -> str:
+    """Assets materialised and asset checks passed or failed in a finished run."""
+    import dagster as dg
+
+    checks = [
+        e.event_specific_data for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    failed = sorted({c.check_name for c in checks if not c.passed})
+    line = (
+        f"nightly_analysis succeeded in {elapsed:.1f} s (run {result.run_id}): "
+        f"{len(result.get_asset_materialization_events())} assets materialised, "
+        f"{len(checks) - len(failed)} of {len(checks)} asset checks passed"
+    )
+    return line + (f"; [red]failed checks: {', '.join(failed)}[/red]" if failed else "")
 
 
 @app.command()
@@ -116,27 +141,33 @@ def results(
 
 
 def _fmt_pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.2%}"
+    return "n/a" if value is None else f"{value:+.1%}"
+
+
+def _fmt_num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
 
 
 def _results_table(rows: pl.DataFrame) -> Table:
     """One experiment's latest look as a rich table."""
     first = rows.row(0, named=True)
     table = Table(title=f"{first['experiment_id']}  (as of {first['as_of_date']}, vs {first['control']})", title_justify="left")
-    for column in ("metric", "role", "treatment", "n", "control mean", "treatment mean", "relative effect", "95% CI", "p-value", "significant"):
-        table.add_column(column, justify="left" if column in ("metric", "role", "treatment") else "right")
+    confidence = f"{1 - first['alpha']:.0%}"
+    columns = ("metric", "role", "treatment", "units", "mean", "relative effect", f"{confidence} CI", "p-value", "significant")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("metric", "role", "treatment") else "right", no_wrap=True)
     for r in rows.sort(["metric_id", "treatment"]).iter_rows(named=True):
         ci = f"[{_fmt_pct(r['relative_ci_lower'])}, {_fmt_pct(r['relative_ci_upper'])}]"
-        significant = "[green]yes[/green]" if r["is_significant"] else "no"
-        if r["is_significant"] and (r["estimate"] or 0) < 0:
-            significant = "[red]yes[/red]"
+        significant = "no"
+        if r["is_significant"]:
+            significant = "[green]yes[/green]" if (r["estimate"] or 0) > 0 else "[red]yes[/red]"
         table.add_row(
             r["metric_id"], r["role"] or "", r["treatment"], f"{r['n_control']:,} / {r['n_treatment']:,}",
-            "n/a" if r["mean_control"] is None else f"{r['mean_control']:.4g}",
-            "n/a" if r["mean_treatment"] is None else f"{r['mean_treatment']:.4g}",
+            f"{_fmt_num(r['mean_control'])} -> {_fmt_num(r['mean_treatment'])}",
             _fmt_pct(r["relative_estimate"]), ci,
-            "n/a" if r["p_value"] is None else f"{r['p_value']:.3g}", significant,
+            "n/a" if r["p_value"] is None else f"{r['p_value']:.2g}", significant,
         )
+    table.caption = "significant: p-value below the Bonferroni-adjusted alpha (metrics x treatments)"
     return table
 
 
@@ -156,7 +187,7 @@ def demo(
 ) -> None:
     """Simulate a warehouse, run the nightly analysis and print the results."""
     simulate(units=units, seed=seed, end_date=dt.datetime(2026, 11, 21), history_days=28)
-    run()
+    run(log_level="warning")
     results(experiment=None)
 
 

@@ -29,7 +29,7 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
     with warehouse.connect() as con:
         stats = read_frame(con, SUFFICIENT_STATS_QUERY)
         roles = read_frame(con, ROLES_QUERY)
-        results = experiment_results(stats, roles).with_columns(run_id=pl.lit(context.run_id))
+        results = experiment_results(stats, roles).with_columns(run_id=pl.lit(context.run.run_id))
         replace_table(con, RESULTS_SCHEMA, "experiment_results", results)
     latest = results.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
     return dg.MaterializeResult(
@@ -64,7 +64,7 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
     with warehouse.connect() as con:
         counts = read_frame(con, "select * from marts.exposure_daily_counts")
         summary = read_frame(con, "select * from marts.exposure_summary")
-        health = experiment_health(counts, summary).with_columns(run_id=pl.lit(context.run_id))
+        health = experiment_health(counts, summary).with_columns(run_id=pl.lit(context.run.run_id))
         replace_table(con, RESULTS_SCHEMA, "experiment_health", health)
     return dg.MaterializeResult(
         metadata={f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail")}
