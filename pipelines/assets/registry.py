@@ -1,17 +1,24 @@
 """The experiment registry: specs in experiments/*.yml validated and loaded as the dbt `registry` source."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 
 from pipelines.project import EXPERIMENTS_DIR, verdict_dbt_project
-from pipelines.registry.spec import load_specs
+from pipelines.registry.spec import SpecError, load_specs
 from pipelines.registry.catalogue import check_metrics_exist, metric_catalogue
 from pipelines.registry.tables import SCHEMA, registry_frames
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import replace_table
 
 REGISTRY_TABLES = ("experiments", "experiment_variants", "experiment_metrics")
+
+
+class RegistryConfig(dg.Config):
+    """Where the experiment specs live (the repository's experiments/ unless a run says otherwise)."""
+
+    experiments_dir: str = str(EXPERIMENTS_DIR)
 
 
 @dg.multi_asset(
@@ -26,11 +33,15 @@ REGISTRY_TABLES = ("experiments", "experiment_variants", "experiment_metrics")
     ],
     pool="duckdb",
 )
-def experiment_registry(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
     """Validate every spec (file, field and fix on error) and replace the registry tables."""
-    specs = load_specs(EXPERIMENTS_DIR)
+    directory = Path(config.experiments_dir)
     manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
-    check_metrics_exist(specs, metric_catalogue(manifest), EXPERIMENTS_DIR)
+    try:
+        specs = load_specs(directory)
+        check_metrics_exist(specs, metric_catalogue(manifest), directory)
+    except SpecError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     frames = registry_frames(specs)
     with warehouse.connect() as con:
         for table, frame in frames.items():
