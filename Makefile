@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: demo test ui install prepare clean
 

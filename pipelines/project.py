@@ -16,7 +16,7 @@ EXPERIMENTS_DIR = REPO_ROOT / "experiments"
 
 def dbt_executable() -> str:
     """The `dbt` of the running interpreter's environment, which may not be on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
+    beside = Path(sys.prefix) / "bin" / "dbt"
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
