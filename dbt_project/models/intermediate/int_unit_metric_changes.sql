@@ -10,14 +10,7 @@ with exposures as (
 ),
 
 experiment_metrics as (
-    select
-        experiment_metrics.experiment_id,
-        experiment_metrics.metric_id,
-        definitions.aggregation,
-        definitions.window_days
-    from {{ ref('stg_experiment_metrics') }} as experiment_metrics
-    inner join {{ ref('int_metric_definitions') }} as definitions
-        on experiment_metrics.metric_id = definitions.metric_id
+    select * from {{ ref('int_experiment_metrics') }}
 ),
 
 unit_metrics as (

@@ -10,13 +10,7 @@ variants as (
 ),
 
 experiment_metrics as (
-    select
-        experiment_metrics.experiment_id,
-        experiment_metrics.metric_id,
-        definitions.metric_type
-    from {{ ref('stg_experiment_metrics') }} as experiment_metrics
-    inner join {{ ref('int_metric_definitions') }} as definitions
-        on experiment_metrics.metric_id = definitions.metric_id
+    select * from {{ ref('int_experiment_metrics') }}
 ),
 
 daily_changes as (

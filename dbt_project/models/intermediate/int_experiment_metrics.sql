@@ -1,0 +1,11 @@
+-- One row per experiment and metric: the metric's role in the experiment and its catalogue settings.
+select
+    experiment_metrics.experiment_id,
+    experiment_metrics.metric_id,
+    experiment_metrics.role,
+    definitions.metric_type,
+    definitions.aggregation,
+    definitions.window_days
+from {{ ref('stg_experiment_metrics') }} as experiment_metrics
+inner join {{ ref('int_metric_definitions') }} as definitions
+    on experiment_metrics.metric_id = definitions.metric_id
