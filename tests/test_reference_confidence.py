@@ -89,7 +89,7 @@ def test_family_matches_confidence(family: dict | None) -> None:
     _require_file()
     assert family["correction_method"] == "bonferroni" and not family["non_inferiority_margins"]
     method = {"z-test": "z", "t-test": "t"}[family["method"]]
-    out = compare(_input_frame(family), alpha=family["alpha"], method=method, power=POWER)
+    out = compare(_input_frame(family), alpha=family["alpha"], method=method, power=POWER, powered_effect="confidence")
     rows = {(r["metric_id"], r["treatment"]): r for r in out.to_dicts()}
     assert len(rows) == len(family["expected"]) == out.height
 

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as st
 
 from pipelines.stats import compare
-from pipelines.stats.multiple_testing import bonferroni
+from pipelines.stats.multiple_testing import family_size
 
 D1, D2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
 
@@ -80,11 +80,8 @@ def test_no_correction() -> None:
         compare(stats_frame({"a": 1}, metrics=1), correction="holm")
 
 
-def test_null_p_value_stays_null_after_adjustment() -> None:
-    frame = pl.DataFrame(
-        {"family": ["f", "f"], "metric_id": ["m", "m"], "treatment": ["a", "b"], "alpha": [0.05, 0.05],
-         "p_value": [None, 0.3]}  # fmt: skip
-    )
-    out = bonferroni(frame, ["family"])
-    assert out["adjusted_p_value"].to_list() == [None, pytest.approx(0.6)]
-    assert out["adjusted_alpha"].to_list() == [0.025, 0.025]
+def test_family_size_counts_comparisons_per_family() -> None:
+    frame = pl.DataFrame({"family": ["f", "f", "g"], "metric_id": ["m", "n", "m"], "treatment": ["a", "a", "a"]})
+    assert family_size(frame, ["family"]).to_list() == [2, 2, 1]
+    assert family_size(frame, ["family"], "none").to_list() == [1, 1, 1]
+    assert family_size(frame, []).to_list() == [3, 3, 3]

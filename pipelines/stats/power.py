@@ -1,5 +1,9 @@
 """Powered effect (minimum detectable effect at the current sample) of a two-sided z-test.
 
+Default (`closed_form`): the effect x that solves the power equation exactly; for proportions the
+treatment variance is taken at p + x, x^2 n_t = (z_a + z_b)^2 (var_c n_t/n_c + (p+x)(1-p-x)), a quadratic.
+Convention `confidence` reproduces spotify-confidence's discrete search (below) for agreement with it.
+
 spotify-confidence 4.1.0 convention (`z_test_computer.powered_effect`), z_a = z_{1-adjusted_alpha/2}, z_b = z_power:
 - continuous: (z_a + z_b) * sqrt(var_c/n_c + var_c/n_t) (control variance for both groups);
 - binary: the effect x whose required treatment size ceil(((z_a+z_b)/x)^2 (var_c/kappa + (p+x)(1-p-x))),
@@ -14,6 +18,10 @@ import numpy as np
 from scipy import special
 
 from pipelines.stats.bounded_minimize import minimize_bounded
+
+CLOSED_FORM = "closed_form"
+CONFIDENCE = "confidence"
+POWERED_EFFECT_CONVENTIONS = (CLOSED_FORM, CONFIDENCE)
 
 _MIN_EFFECT = 10e-9  # library's lower search bound
 _XATOL = 10e-14
@@ -32,6 +40,18 @@ def powered_effect_continuous(
 ) -> np.ndarray:
     """(z_a + z_b) * sqrt(var_c/n_c + var_c/n_t), spotify-confidence z-test (hypothetical treatment variance = control's)."""
     return z_sum * np.sqrt(var_c / n_c + var_c / n_t)
+
+
+def powered_effect_binary_closed_form(
+    z_sum: np.ndarray, p_c: np.ndarray, var_c: np.ndarray, n_c: np.ndarray, n_t: np.ndarray, n_units: np.ndarray
+) -> np.ndarray:
+    """Positive root of (n_t + z^2) x^2 - z^2 (1 - 2p) x - z^2 (var_c n_t/n_c + p(1-p)) = 0 (z = z_a + z_b):
+    the power equation of a two-proportion z-test with treatment variance (p+x)(1-p-x). `n_units` is unused."""
+    z2 = z_sum * z_sum
+    a = n_t + z2
+    b = -z2 * (1.0 - 2.0 * p_c)
+    c = -z2 * (var_c * n_t / n_c + p_c * (1.0 - p_c))
+    return (-b + np.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
 
 
 def _binary_objective(x, p, var_c, kappa, prop, n_units, z_sum):

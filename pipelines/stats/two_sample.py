@@ -8,7 +8,6 @@ the t-test uses Welch-Satterthwaite degrees of freedom for the p-value and every
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 from scipy import special
 
 Z = "z"
@@ -18,11 +17,6 @@ METHOD_ALIASES = {"z": Z, "z-test": Z, "ztest": Z, "t": T, "t-test": T, "ttest":
 SIMPLE = "simple"
 # A later issue adds "delta" (delta-method variance of the ratio); it plugs in at `relative_interval`.
 RELATIVE_METHODS = (SIMPLE,)
-
-
-def normalise_method(method: pl.Expr) -> pl.Expr:
-    """Map method spellings (z, z-test, t, t-test, welch) to 'z' / 't'; unknown -> null."""
-    return method.cast(pl.String).str.to_lowercase().replace_strict(METHOD_ALIASES, default=None)
 
 
 def standard_error(var_c: np.ndarray, n_c: np.ndarray, var_t: np.ndarray, n_t: np.ndarray) -> np.ndarray:
@@ -40,9 +34,11 @@ def welch_df(var_c: np.ndarray, n_c: np.ndarray, var_t: np.ndarray, n_t: np.ndar
 def critical_value(alpha: np.ndarray, df: np.ndarray, is_t: np.ndarray) -> np.ndarray:
     """Two-sided quantile q_{1-alpha/2}: standard normal for z rows, Student t(df) for t rows."""
     alpha, df, is_t = np.broadcast_arrays(np.asarray(alpha, float), np.asarray(df, float), np.asarray(is_t, bool))
-    q = special.ndtri(1.0 - alpha / 2.0)
+    if alpha.size and alpha.min() == alpha.max():  # one alpha for every row: one quantile
+        q = np.full(alpha.shape, special.ndtri(1.0 - alpha.flat[0] / 2.0))
+    else:
+        q = special.ndtri(1.0 - alpha / 2.0)
     if is_t.any():
-        q = q.copy()
         q[is_t] = special.stdtrit(df[is_t], 1.0 - alpha[is_t] / 2.0)
     return q
 
@@ -78,30 +74,3 @@ def relative_interval(
     hi = upper / mean_control
     # A negative control mean flips the bounds; keep lower <= upper.
     return rel, np.fmin(lo, hi), np.fmax(lo, hi)
-
-
-def two_sample_tests(pairs: pl.DataFrame) -> pl.DataFrame:
-    """Add estimate, std_error, df, ci_lower/upper, p_value from n_*, mean_*, var_*, method ('z'/'t') and alpha columns."""
-    n_c = pairs["n_control"].cast(pl.Float64).to_numpy()
-    n_t = pairs["n_treatment"].cast(pl.Float64).to_numpy()
-    m_c = pairs["mean_control"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    m_t = pairs["mean_treatment"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    v_c = pairs["var_control"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    v_t = pairs["var_treatment"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    alpha = pairs["alpha"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    is_t = (pairs["method"] == T).fill_null(False).to_numpy()
-    with np.errstate(all="ignore"):
-        estimate = m_t - m_c
-        se = standard_error(v_c, n_c, v_t, n_t)
-        df = np.where(is_t, welch_df(v_c, n_c, v_t, n_t), np.inf)
-        q = critical_value(alpha, df, is_t)
-        lower, upper = confidence_interval(estimate, se, q)
-        p = p_value_two_sided(estimate / se, df, is_t)
-    return pairs.with_columns(
-        estimate=pl.Series(estimate),
-        std_error=pl.Series(se),
-        df=pl.Series(df),
-        ci_lower=pl.Series(lower),
-        ci_upper=pl.Series(upper),
-        p_value=pl.Series(p),
-    )
