@@ -191,6 +191,69 @@ def demo(
     results(experiment=None)
 
 
+bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+validate_app = typer.Typer(help="Calibration of the statistics by simulation.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(validate_app, name="validate")
+
+
+@bench_app.command("stats")
+def bench_stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    repeats: Annotated[int, typer.Option(help="Runs per case; the best is reported.")] = 5,
+) -> None:
+    """Time the engine on generated comparisons: 10k and 1M z-tests with Bonferroni, and sequential looks."""
+    import json
+
+    from pipelines.benchmark import bench_stats as run_bench
+
+    figures = run_bench(repeats)
+    if as_json:
+        print(json.dumps(figures))
+        return
+    table = Table(title="verdict bench stats (best of runs, seconds)")
+    table.add_column("case")
+    table.add_column("seconds", justify="right")
+    for case, seconds in figures.items():
+        table.add_row(case, f"{seconds:.4f}")
+    console.print(table)
+
+
+@validate_app.command("aa")
+def validate_aa(
+    runs: Annotated[int, typer.Option(help="Simulated experiments per case.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Simulate A/A experiments (and planted effects) through the engine; report error rates and power."""
+    import json
+
+    from pipelines.calibration import validate_aa as run_validation
+
+    report = run_validation(runs, seed, alpha)
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(title=f"A/A false-positive rates over {runs} simulated experiments (alpha {alpha}, {report['looks']} daily looks)")
+    for column in ("metric", "method", "rate", "95% interval"):
+        table.add_column(column, justify="left" if column in ("metric", "method") else "right")
+    for metric, methods in report["by_metric_type"].items():
+        for method, rate in methods.items():
+            lower, upper = rate["ci95"]
+            table.add_row(metric, method, f"{rate['rate']:.4f}", f"[{lower:.4f}, {upper:.4f}]")
+    console.print(table)
+    power = Table(title="Power for an effect designed to be found 80% of the time at the last look")
+    for column in ("metric", "relative effect", "method", "observed power", "95% interval"):
+        power.add_column(column, justify="left" if column in ("metric", "method") else "right")
+    for metric, entry in report["power"].items():
+        for method, rate in entry.items():
+            if isinstance(rate, dict):
+                lower, upper = rate["ci95"]
+                power.add_row(metric, f"{entry['relative_effect']:+.2%}", method, f"{rate['rate']:.4f}", f"[{lower:.4f}, {upper:.4f}]")
+    console.print(power)
+
+
 def main() -> None:
     """Entry point for `python -m pipelines.cli`."""
     sys.exit(app())
