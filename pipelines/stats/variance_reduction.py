@@ -1,0 +1,335 @@
+"""CUPED / regression adjustment with one pre-exposure covariate, for mean, proportion and ratio metrics.
+
+Method: Deng, Xu, Kohavi & Walker (2013), "Improving the sensitivity of online controlled experiments by utilizing
+pre-experiment data" (WSDM): Y_adj = Y - theta (X - E[X]) with theta = cov(Y, X) / var(X) reduces the variance of
+the mean by the factor 1 - rho^2 (rho = corr(Y, X)) and leaves the expected treatment effect unchanged because X
+is measured before exposure. theta is pooled over the variants of a comparison (one slope, not one per group).
+
+Per group (sums over units): n, sum, sum_sq of the metric value y; cov_sum, cov_sum_sq of the covariate x;
+- mean / proportion rows: cross_sum = sum of y * x;
+- ratio rows (y = m / d, see `pipelines.stats.ratio`): den_sum, den_sum_sq, cross_sum = sum of m * d,
+  cov_cross_sum = sum of m * x and den_cov_cross_sum = sum of d * x.
+Optional `covariate_type` ('mean' / 'proportion'): under the gbstats convention a 'proportion' covariate gets the
+variance p(1-p); default: the metric's type for mean/proportion rows, 'mean' for ratio rows.
+
+Ratio metrics: CUPED is applied to the delta-method linearised per-unit value L_i = (m_i - R d_i) / mu_d
+(Deng, Knoblich & Lu 2018, section 3; R = sum m / sum d, mu_d = mean of d). R_hat - R ~= mean(L), so adjusting
+mean(L) by theta (xbar - xbar_pooled) adjusts R_hat to first order:
+    cov(L, x) = (cov(m, x) - R cov(d, x)) / mu_d,   theta = cov_pooled(L, x) / var_pooled(x)
+with the pooled L built from the pooled R and mu_d, adjusted ratio R - theta (xbar_g - xbar_pooled) and per-unit
+variance var_delta(R) + theta^2 var(x) - 2 theta cov(L, x) within the group.
+
+Two conventions (`convention=`):
+- "gbstats" (GrowthBook gbstats 0.8.0 `compute_theta` / `RegressionAdjustedStatistic`): theta from the two groups of
+  the comparison pooled as one sample, theta = cov(y, x) / var(x) with sample (n-1) moments, except that a
+  proportion's variance is p(1-p); theta = 0 (unadjusted test) when the pooled x or y has no variance. Per-group
+  variance var_y + theta^2 var_x - 2 theta cov(y, x) with the same moments. gbstats' own adjusted mean is
+  ybar - theta xbar; we report ybar - theta (xbar - xbar_pooled), which differs by the same constant in both groups
+  (the difference is identical and gbstats' relative effect divides by the *unadjusted* control mean).
+- "confidence" (spotify-confidence 4.1.0 `z-test-linreg`): one OLS slope per metric pooled over *all* groups of the
+  comparison key, b = (Sxy - Sx Sy / N) / (Sxx - Sx^2 / N), a singular design giving b = 0; adjusted mean
+  ybar - b (xbar_g - xbar_pooled); per-group variance var_y + b^2 var_x - 2 b cov(y, x) where var_y is the usual
+  per-unit variance (sample n-1, or p(1-p) for proportions) but var_x and cov(y, x) are *population* (divisor n)
+  moments (reverse-engineered from the reference vectors, matching `lin_reg_variance_delta`).
+
+Reported `variance_reduction_rate` = 1 - Var_adj(diff) / Var_unadj(diff) with Var(diff) = var_c/n_c + var_t/n_t (the
+spotify-confidence column; it can be slightly negative when the pooled slope does not fit a group).
+
+Units without pre-exposure data: the SQL side includes them with covariate 0 (and counts them in n, so means are
+over all exposed units). The adjusted estimator stays unbiased (x = 0 is still a pre-exposure value, independent of
+assignment), but those units gain nothing and they change the pooled slope: when 0 is a natural value of x (no
+pre-period activity) little is lost, but when observed x lies far from 0 the slope mostly fits "had data vs not" and
+the reduction can vanish (see tests/test_stats_variance_reduction.py). A missing-data indicator would need a
+second covariate; imputing the observed mean instead of 0 on the SQL side would avoid the dilution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from pipelines.stats.ratio import RATIO, statistic_moment_exprs
+from pipelines.stats.relative import (
+    DELTA,
+    OK,
+    SIMPLE,
+    TWO_SIDED,
+    effect_tests,
+    pair_with_control,
+    pairing_status,
+)
+
+GBSTATS = "gbstats"
+CONFIDENCE = "confidence"
+CONVENTIONS = (GBSTATS, CONFIDENCE)
+MEAN = "mean"
+PROPORTION = "proportion"
+METRIC_TYPES = (MEAN, PROPORTION, RATIO)
+BASE_KEY = ("experiment_id", "metric_id", "as_of_date")
+REQUIRED = ("variant", "is_control", "metric_type", "n", "sum", "sum_sq", "cov_sum", "cov_sum_sq", "cross_sum")
+RATIO_REQUIRED = ("den_sum", "den_sum_sq", "cov_cross_sum", "den_cov_cross_sum")
+# Raw sums pooled to estimate theta: y, y^2, x, x^2, y*x (or m*x for ratios), d, d*x.
+_POOL = ("n", "sum", "sum_sq", "cov_sum", "cov_sum_sq", "_yx", "den_sum", "_dx")
+VARIANCE_NOISE_FLOOR = 1e-12
+OUTPUT = (
+    "control", "treatment", "metric_type", "n_control", "n_treatment", "mean_control", "mean_treatment",
+    "var_control", "var_treatment", "unadjusted_mean_control", "unadjusted_mean_treatment",
+    "unadjusted_var_control", "unadjusted_var_treatment", "covariate_mean_control", "covariate_mean_treatment",
+    "theta", "variance_reduction_rate", "cuped_applied", "cuped_reason", "status", "status_reason",
+)  # fmt: skip
+
+
+def _f(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.Float64)
+
+
+# ---------------------------------------------------------------------------------------------- moments
+
+
+def covariance_expr(n: pl.Expr, s_a: pl.Expr, s_b: pl.Expr, s_ab: pl.Expr, ddof: float = 1.0) -> pl.Expr:
+    """(s_ab - s_a s_b / n) / (n - ddof): sample (ddof 1) or population (ddof 0) covariance from sums."""
+    return (s_ab - s_a * s_b / n) / (n - ddof)
+
+
+def linearised_covariance_expr(
+    n: pl.Expr, s_m: pl.Expr, s_d: pl.Expr, s_x: pl.Expr, s_mx: pl.Expr, s_dx: pl.Expr, ddof: float = 1.0
+) -> pl.Expr:
+    """cov(L, x) for L = (m - R d) / mu_d: (cov(m, x) - R cov(d, x)) / mu_d (Deng et al. 2018 linearisation)."""
+    r = s_m / s_d
+    return (covariance_expr(n, s_m, s_x, s_mx, ddof) - r * covariance_expr(n, s_d, s_x, s_dx, ddof)) / (s_d / n)
+
+
+def pooled_theta_expr(convention: str, prefix: str = "pool_") -> pl.Expr:
+    """theta = cov(y, x) / var(x) from pooled sums `<prefix><sum>` (Deng et al. 2013); 0 when x has no variance.
+
+    gbstats: sample moments, proportion variance p(1-p), and theta 0 also when pooled y has no variance.
+    confidence: OLS slope with an intercept over all groups (sample moments throughout).
+    """
+    c = {k: _f(prefix + k) for k in _POOL}
+    n = c["n"]
+    ratio = pl.col("metric_type") == RATIO
+    cov = pl.when(ratio).then(
+        linearised_covariance_expr(n, c["sum"], c["den_sum"], c["cov_sum"], c["_yx"], c["_dx"])
+    ).otherwise(covariance_expr(n, c["sum"], c["cov_sum"], c["_yx"]))
+    var_x = covariance_expr(n, c["cov_sum"], c["cov_sum"], c["cov_sum_sq"])
+    var_y = covariance_expr(n, c["sum"], c["sum"], c["sum_sq"])
+    x_noise = VARIANCE_NOISE_FLOOR * (c["cov_sum_sq"] / n).abs()
+    y_noise = VARIANCE_NOISE_FLOOR * (c["sum_sq"] / n).abs()
+    if convention == GBSTATS:
+        p_x, p_y = c["cov_sum"] / n, c["sum"] / n
+        var_x = pl.when(pl.col("_covariate_binary")).then(p_x * (1.0 - p_x)).otherwise(var_x)
+        var_y = pl.when(pl.col("metric_type") == PROPORTION).then(p_y * (1.0 - p_y)).otherwise(var_y)
+        degenerate = (var_x <= x_noise) | (var_y <= y_noise)
+    else:
+        degenerate = var_x <= x_noise
+    return pl.when(degenerate | cov.is_null() | ~cov.is_finite()).then(0.0).otherwise(cov / var_x)
+
+
+def _group_moments(stats: pl.DataFrame, convention: str) -> pl.DataFrame:
+    """Per-group unadjusted mean/variance of the statistic, covariate mean/variance and cov(statistic, x), by convention.
+
+    Adds unadjusted_mean, unadjusted_var, covariate_mean, covariate_var, covariance, _yx, _dx, _covariate_binary,
+    problem_status and input_problem (null when the group is usable).
+    """
+    for c in RATIO_REQUIRED:
+        if c not in stats.columns:
+            stats = stats.with_columns(pl.lit(None, pl.Float64).alias(c))
+    ratio = pl.col("metric_type") == RATIO
+    binary = pl.col("metric_type") == PROPORTION
+    if "covariate_type" in stats.columns:
+        cov_binary = pl.col("covariate_type").fill_null(pl.col("metric_type")) == PROPORTION
+    else:
+        cov_binary = binary
+    stats = stats.with_columns(
+        _yx=pl.when(ratio).then(_f("cov_cross_sum")).otherwise(_f("cross_sum")),
+        _dx=_f("den_cov_cross_sum"),
+        _covariate_binary=cov_binary & (convention == GBSTATS),
+    )
+    n, s, sx, sxx = _f("n"), _f("sum"), _f("cov_sum"), _f("cov_sum_sq")
+    sd = _f("den_sum")
+    y = statistic_moment_exprs()  # mean / per-unit variance: sample, p(1-p) or delta-method ratio
+    ddof = 1.0 if convention == GBSTATS else 0.0
+    px = sx / n
+    x_var = pl.when(pl.col("_covariate_binary")).then(px * (1.0 - px)).otherwise(covariance_expr(n, sx, sx, sxx, ddof))
+    cov = pl.when(ratio).then(linearised_covariance_expr(n, s, sd, sx, pl.col("_yx"), pl.col("_dx"), ddof)).otherwise(
+        covariance_expr(n, s, sx, pl.col("_yx"), ddof)
+    )
+    needed = [*REQUIRED[3:]]
+    ratio_needed = ["den_sum", "den_sum_sq", "cov_cross_sum", "den_cov_cross_sum"]
+    checks: list[tuple[pl.Expr, str, pl.Expr]] = [
+        (pl.col("metric_type").is_null() | ~pl.col("metric_type").is_in(list(METRIC_TYPES)), "invalid_input",
+         pl.lit(f"metric_type must be one of {list(METRIC_TYPES)}")),
+        (pl.any_horizontal(pl.col(c).is_null() | ~_f(c).is_finite() for c in needed), "invalid_input",
+         pl.lit("missing or non-finite n, sum, sum_sq, cov_sum, cov_sum_sq or cross_sum")),
+        (ratio & pl.any_horizontal(pl.col(c).is_null() | ~_f(c).is_finite() for c in ratio_needed), "invalid_input",
+         pl.lit("ratio CUPED needs den_sum, den_sum_sq, cov_cross_sum and den_cov_cross_sum")),
+        (n < 2, "insufficient_sample", pl.format("need n >= 2 (n={})", pl.col("n"))),
+        (ratio & (sd == 0), "invalid_input", pl.lit("denominator sum is 0: ratio undefined")),
+        (binary & ((s < 0) | (s > n)), "invalid_input", pl.lit("proportion sum outside [0, n]")),
+    ]  # fmt: skip
+    status, reason = pl.when(checks[0][0]).then(pl.lit(checks[0][1])), pl.when(checks[0][0]).then(checks[0][2])
+    for cond, code, why in checks[1:]:
+        status, reason = status.when(cond).then(pl.lit(code)), reason.when(cond).then(why)
+    usable = reason.is_null()
+    return stats.with_columns(
+        unadjusted_mean=pl.when(usable).then(y["mean"]),
+        unadjusted_var=pl.when(usable).then(y["variance"]),
+        covariate_mean=pl.when(usable).then(sx / n),
+        covariate_var=pl.when(usable).then(x_var),
+        covariance=pl.when(usable).then(cov),
+        problem_status=status.otherwise(None),
+        input_problem=reason.otherwise(None),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- adjustment
+
+
+def adjusted_mean_expr(mean: pl.Expr, theta: pl.Expr, x_mean: pl.Expr, x_pooled_mean: pl.Expr) -> pl.Expr:
+    """ybar - theta (xbar_group - xbar_pooled) (Deng et al. 2013; spotify-confidence `z-test-linreg` point estimate)."""
+    return mean - theta * (x_mean - x_pooled_mean)
+
+
+def adjusted_variance_expr(var_y: pl.Expr, theta: pl.Expr, var_x: pl.Expr, cov_yx: pl.Expr) -> pl.Expr:
+    """Per-unit var_y + theta^2 var_x - 2 theta cov(y, x) (Deng et al. 2013 eq. 4 with a pooled theta)."""
+    return var_y + theta**2 * var_x - 2.0 * theta * cov_yx
+
+
+def cuped_pairs(
+    stats: pl.DataFrame, *, convention: str = GBSTATS, key: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """Regression-adjusted per-group moments for every treatment-vs-control comparison (Deng et al. 2013).
+
+    `stats`: one row per group (key columns, variant, is_control, metric_type, sums; see module doc). `key`
+    defaults to experiment_id, metric_id, as_of_date [, segment] among the columns present. theta is pooled over the
+    pair (gbstats) or over all groups of the key (confidence). Output: one row per (key, treatment) with the columns
+    `OUTPUT` (mean_*/var_* adjusted and per unit, unadjusted_* beside them, theta, variance_reduction_rate,
+    cuped_applied / cuped_reason for the no-variance fallback, status / status_reason), ready for
+    `pipelines.stats.relative.effect_tests`. Never raises on degenerate rows.
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"cuped_pairs: unknown convention {convention!r}; available: {CONVENTIONS}")
+    missing = [c for c in REQUIRED if c not in stats.columns]
+    if missing:
+        raise ValueError(f"cuped_pairs: missing input columns {missing}")
+    key = list(key) if key is not None else [c for c in (*BASE_KEY, "segment") if c in stats.columns]
+    groups = _group_moments(stats, convention)
+    per_group = (
+        "metric_type", "n", "unadjusted_mean", "unadjusted_var", "covariate_mean", "covariate_var", "covariance",
+        "problem_status", "input_problem", "_covariate_binary", *_POOL[1:],  # _POOL[0] is n, listed above
+    )  # fmt: skip
+    pairs = pairing_status(pair_with_control(groups, key, per_group))
+    pairs = pairs.rename({"metric_type_treatment": "metric_type", "_covariate_binary_treatment": "_covariate_binary"})
+    if convention == GBSTATS:  # the comparison's two groups pooled as one sample
+        pairs = pairs.with_columns(**{f"pool_{c}": _f(f"{c}_control") + _f(f"{c}_treatment") for c in _POOL})
+    else:  # every usable group of the key
+        usable = groups.filter(pl.col("input_problem").is_null())
+        pooled = usable.group_by(key).agg(**{f"pool_{c}": _f(c).sum() for c in _POOL})
+        pairs = pairs.join(pooled, on=key, how="left", nulls_equal=True)
+
+    # status: pairing problems, then input problems of either group
+    c_bad, t_bad = pl.col("input_problem_control").is_not_null(), pl.col("input_problem_treatment").is_not_null()
+    type_mismatch = pl.col("metric_type_control") != pl.col("metric_type")
+    pairs = pairs.with_columns(
+        status=pl.when(pl.col("status") != OK).then(pl.col("status"))
+        .when(c_bad).then(pl.col("problem_status_control"))
+        .when(t_bad).then(pl.col("problem_status_treatment"))
+        .when(type_mismatch).then(pl.lit("invalid_input"))
+        .otherwise(pl.col("status")),
+        status_reason=pl.when(pl.col("status") != OK).then(pl.col("status_reason"))
+        .when(c_bad).then(pl.format("control: {}", pl.col("input_problem_control")))
+        .when(t_bad).then(pl.format("treatment: {}", pl.col("input_problem_treatment")))
+        .when(type_mismatch).then(pl.format("metric_type differs: control {} vs treatment {}",
+                                            pl.col("metric_type_control"), pl.col("metric_type")))
+        .otherwise(pl.col("status_reason")),
+    )  # fmt: skip
+    ok = pl.col("status") == OK
+    pairs = pairs.with_columns(theta=pl.when(ok).then(pooled_theta_expr(convention)))
+    x_pool = _f("pool_cov_sum") / _f("pool_n")
+    theta = pl.col("theta")
+    adj = {}
+    for side in ("control", "treatment"):
+        adj[f"mean_{side}"] = adjusted_mean_expr(pl.col(f"unadjusted_mean_{side}"), theta, pl.col(f"covariate_mean_{side}"), x_pool)
+        var = adjusted_variance_expr(pl.col(f"unadjusted_var_{side}"), theta, pl.col(f"covariate_var_{side}"), pl.col(f"covariance_{side}"))
+        noise = VARIANCE_NOISE_FLOOR * (pl.col(f"unadjusted_var_{side}") + theta**2 * pl.col(f"covariate_var_{side}")).abs()
+        adj[f"var_{side}"] = pl.when(var.abs() <= noise).then(0.0).otherwise(var)
+        adj[f"unadjusted_var_{side}"] = pl.col(f"unadjusted_var_{side}").clip(lower_bound=0.0)
+    pairs = pairs.with_columns(**{k: pl.when(ok).then(v) for k, v in adj.items()})
+    negative = (pl.col("var_control") < 0) | (pl.col("var_treatment") < 0)
+    pairs = pairs.with_columns(
+        status=pl.when(negative).then(pl.lit("invalid_input")).otherwise(pl.col("status")),
+        status_reason=pl.when(negative).then(pl.lit("inconsistent sums: negative adjusted variance"))
+        .otherwise(pl.col("status_reason")),
+    )
+    var_diff = lambda p: _f(f"{p}var_control") / _f("n_control") + _f(f"{p}var_treatment") / _f("n_treatment")  # noqa: E731
+    applied = ok & ~negative & (theta != 0)
+    return pairs.with_columns(
+        variance_reduction_rate=pl.when(ok & ~negative & (var_diff("unadjusted_") > 0))
+        .then(1.0 - var_diff("") / var_diff("unadjusted_")),
+        cuped_applied=applied.fill_null(False),
+        cuped_reason=pl.when(ok & ~negative & (theta == 0))
+        .then(pl.lit("covariate (or metric) has no variance in the pooled groups: theta = 0, unadjusted test"))
+        .when(~(ok & ~negative))
+        .then(pl.col("status_reason")),
+    ).select(*key, *OUTPUT)
+
+
+def cuped_compare(
+    stats: pl.DataFrame,
+    *,
+    convention: str = GBSTATS,
+    key: Sequence[str] | None = None,
+    alpha: float = 0.05,
+    method: str | None = None,
+    alternative: str = TWO_SIDED,
+    relative_method: str | None = None,
+) -> pl.DataFrame:
+    """CUPED-adjusted and unadjusted tests side by side: `cuped_pairs` then `relative.effect_tests` twice.
+
+    Defaults follow the convention: gbstats -> Welch t, delta-method relative (Deng et al. 2013 / gbstats 0.8.0);
+    confidence -> z, relative = absolute / adjusted control mean (spotify-confidence 4.1.0 `z-test-linreg`).
+    Output: `cuped_pairs` columns + the `effect_tests` columns for the adjusted statistic + the same test columns
+    prefixed `unadjusted_` (e.g. unadjusted_estimate, unadjusted_ci_lower, unadjusted_p_value).
+    """
+    method = method or ("t" if convention == GBSTATS else "z")
+    relative_method = relative_method or (DELTA if convention == GBSTATS else SIMPLE)
+    pairs = cuped_pairs(stats, convention=convention, key=key)
+    opts = dict(alpha=alpha, method=method, alternative=alternative, relative_method=relative_method)
+    adjusted = effect_tests(pairs, **opts)
+    plain_in = pairs.with_columns(
+        mean_control=pl.col("unadjusted_mean_control"),
+        mean_treatment=pl.col("unadjusted_mean_treatment"),
+        var_control=pl.col("unadjusted_var_control"),
+        var_treatment=pl.col("unadjusted_var_treatment"),
+    )
+    tested = ("estimate", "std_error", "df", "ci_lower", "ci_upper", "p_value", "relative_estimate",
+              "relative_std_error", "relative_ci_lower", "relative_ci_upper", "relative_p_value")  # fmt: skip
+    plain = effect_tests(plain_in, **opts).select(pl.col(c).alias(f"unadjusted_{c}") for c in tested)
+    return pl.concat([adjusted, plain], how="horizontal")
+
+
+def cuped_group_moments(stats: pl.DataFrame, *, key: Sequence[str] | None = None) -> pl.DataFrame:
+    """Per-group adjusted `mean` and `variance` under the spotify-confidence convention (one slope per key).
+
+    With one slope per metric the adjusted moments belong to a group, not a pair, so they can be fed to a
+    two-sample engine that takes `mean` / `variance` columns. Adds mean, variance (adjusted, per unit),
+    unadjusted_mean, unadjusted_variance, theta, input_problem.
+    """
+    key = list(key) if key is not None else [c for c in (*BASE_KEY, "segment") if c in stats.columns]
+    groups = _group_moments(stats, CONFIDENCE)
+    usable = groups.filter(pl.col("input_problem").is_null())
+    pooled = usable.group_by(key).agg(pl.first("metric_type").alias("_mt"), **{f"pool_{c}": _f(c).sum() for c in _POOL})
+    pooled = pooled.rename({"_mt": "metric_type"})
+    pooled = pooled.with_columns(theta=pooled_theta_expr(CONFIDENCE), _x_pool=_f("pool_cov_sum") / _f("pool_n"))
+    out = groups.join(pooled.select(*key, "theta", "_x_pool"), on=key, how="left", nulls_equal=True)
+    usable_row = pl.col("input_problem").is_null()
+    var = adjusted_variance_expr(pl.col("unadjusted_var"), pl.col("theta"), pl.col("covariate_var"), pl.col("covariance"))
+    return out.with_columns(
+        mean=pl.when(usable_row).then(
+            adjusted_mean_expr(pl.col("unadjusted_mean"), pl.col("theta"), pl.col("covariate_mean"), pl.col("_x_pool"))
+        ),
+        variance=pl.when(usable_row).then(var.clip(lower_bound=0.0)),
+        unadjusted_variance=pl.col("unadjusted_var"),
+    ).drop("_x_pool", "_yx", "_dx", "_covariate_binary", "unadjusted_var", "covariate_var", "covariance", "problem_status")
