@@ -10,12 +10,13 @@ import numpy as np
 import polars as pl
 
 from pipelines.stats.comparison import analyse, compare
+from pipelines.stats.sequential import group_sequential_bounds
 
 
-def _side(rng: np.random.Generator, k: int, binary: np.ndarray) -> dict[str, np.ndarray]:
-    """Sufficient statistics of k groups: proportions where `binary`, means elsewhere."""
+def _side(rng: np.random.Generator, binary: np.ndarray, mean: np.ndarray) -> dict[str, np.ndarray]:
+    """Sufficient statistics of groups with the given means: proportions where `binary`, means elsewhere."""
+    k = binary.size
     n = rng.integers(1_000, 50_000, size=k).astype(float)
-    mean = np.where(binary, rng.uniform(0.05, 0.5, size=k), rng.normal(10.0, 2.0, size=k))
     variance = np.where(binary, mean * (1 - mean), rng.uniform(1.0, 25.0, size=k))
     total = np.where(binary, np.round(n * mean), n * mean)
     sum_sq = np.where(binary, total, (n - 1) * variance + n * mean**2)
@@ -26,7 +27,9 @@ def comparison_frame(comparisons: int, *, metrics_per_experiment: int = 10, seed
     """A frame of treatment-vs-control comparisons (one row each), half proportions, half means."""
     rng = np.random.default_rng(seed)
     binary = np.arange(comparisons) % 2 == 0
-    control, treatment = _side(rng, comparisons, binary), _side(rng, comparisons, binary)
+    mean = np.where(binary, rng.uniform(0.05, 0.5, size=comparisons), rng.normal(10.0, 2.0, size=comparisons))
+    lift = 1 + rng.normal(0.0, 0.01, size=comparisons)  # treatments move their metric by about 1%
+    control, treatment = _side(rng, binary, mean), _side(rng, binary, mean * lift)
     return pl.DataFrame(
         {
             "experiment_id": np.arange(comparisons) // metrics_per_experiment,
@@ -62,15 +65,48 @@ def best_time(run: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
+def sequential_frame(experiments: int = 1_000, comparisons_per_experiment: int = 10, looks: int = 14,
+                     seed: int = 2) -> pl.DataFrame:  # fmt: skip
+    """Cumulative looks of many experiments, each with its own uneven schedule of daily looks: one row per
+    comparison x look, with the look's information fraction (units so far / planned units)."""
+    rng = np.random.default_rng(seed)
+    rows = experiments * comparisons_per_experiment * looks
+    daily = rng.uniform(0.5, 1.5, size=(experiments, looks))  # traffic varies by experiment and day
+    fraction = daily.cumsum(axis=1) / daily.sum(axis=1, keepdims=True) * rng.uniform(0.6, 1.0, size=(experiments, 1))
+    pairs = comparison_frame(rows, metrics_per_experiment=comparisons_per_experiment * looks, seed=seed)
+    look = np.tile(np.arange(looks), experiments * comparisons_per_experiment)
+    return pairs.with_columns(
+        metric_id=pl.Series((np.arange(rows) // looks) % comparisons_per_experiment),
+        look=pl.Series(look),
+        information_fraction=pl.Series(np.repeat(fraction, comparisons_per_experiment, axis=0).ravel()),
+    )
+
+
+def sequential_analysis(looks: pl.DataFrame) -> pl.DataFrame:
+    """Group-sequential z-tests of every look: estimates, Bonferroni-divided alpha spent by each experiment's
+    schedule (power family, rho = 2), and the decision at each look."""
+    result = analyse(looks, family=("experiment_id", "look")).with_columns(
+        looks.select("look", "information_fraction")
+    )
+    bounds = group_sequential_bounds(
+        result, by=["experiment_id", "metric_id"], alpha="adjusted_alpha", spending="power", order="look"
+    )
+    return bounds.with_columns(
+        is_significant=(pl.col("estimate") / pl.col("std_error")).abs() >= pl.col("critical_value")
+    )
+
+
 def bench_stats(repeats: int = 5) -> dict[str, float]:
     """Seconds for 10k and 1M z-test comparisons with Bonferroni (frame of comparisons in, results out),
-    and for 1M from variant rows (pairing included)."""
+    for 1M from variant rows (pairing included), and for 10k comparisons in 1k experiments x 14 sequential looks."""
     small, large = comparison_frame(10_000), comparison_frame(1_000_000)
     family = ("experiment_id", "as_of_date")
     analyse(small, family=family)  # warm up thread pools and imports
     variants = variant_frame(large)
+    looks = sequential_frame()
     return {
         "z_10k_s": best_time(lambda: analyse(small, family=family), repeats),
         "z_1m_s": best_time(lambda: analyse(large, family=family), repeats),
+        "gst_10k_x14_s": best_time(lambda: sequential_analysis(looks), max(1, repeats // 2)),
         "z_1m_from_variant_rows_s": best_time(lambda: compare(variants, family=family), max(1, repeats // 2)),
     }

@@ -17,10 +17,13 @@ import polars as pl
 from scipy import special, stats
 
 from pipelines.stats.comparison import analyse
+from pipelines.stats.sequential import confidence_sequence, group_sequential_bounds
 
 LOOKS = 14
-UNITS_PER_ARM_PER_DAY = 200
+UNITS_PER_ARM_PER_DAY = 200  # on average: each day's traffic is uniform between 100 and 300 units per arm
+PLANNED_UNITS = 2 * LOOKS * UNITS_PER_ARM_PER_DAY  # the group-sequential design's total sample size
 DESIGNED_POWER = 0.8
+CS_TUNING = float(PLANNED_UNITS)  # the confidence sequence is tightest around the planned sample size
 
 
 @dataclass(frozen=True)
@@ -47,18 +50,23 @@ class Rate:
 def simulate_looks(runs: int, *, relative_effect: float, seed: int, binary: bool) -> pl.DataFrame:
     """Cumulative sufficient statistics per run x look for a control and a treatment arm, one row per look.
 
+    Daily traffic per arm is uniform on [100, 300] units, so looks are unevenly spaced in information.
     Per-unit values: lognormal (skewed, mean 10) or Bernoulli(0.2) conversions; the treatment's mean is
     multiplied by 1 + relative_effect.
     """
     rng = np.random.default_rng(seed)
-    shape = (runs, LOOKS, UNITS_PER_ARM_PER_DAY)
+    most = 3 * UNITS_PER_ARM_PER_DAY // 2
+    shape = (runs, LOOKS, most)
     columns: dict[str, np.ndarray] = {}
     for arm, lift in (("control", 1.0), ("treatment", 1.0 + relative_effect)):
+        arrivals = rng.integers(UNITS_PER_ARM_PER_DAY // 2, most + 1, size=(runs, LOOKS))
+        present = np.arange(most) < arrivals[:, :, None]
         if binary:
-            values = (rng.random(shape) < 0.2 * lift).astype(float)
+            values = (rng.random(shape) < 0.2 * lift) & present
         else:
-            values = lift * rng.lognormal(mean=np.log(10.0) - 0.5, sigma=1.0, size=shape)
-        columns[f"n_{arm}"] = np.broadcast_to(UNITS_PER_ARM_PER_DAY * np.arange(1, LOOKS + 1), (runs, LOOKS)).ravel()
+            values = np.where(present, lift * rng.lognormal(mean=np.log(10.0) - 0.5, sigma=1.0, size=shape), 0.0)
+        values = values.astype(float)
+        columns[f"n_{arm}"] = arrivals.cumsum(axis=1).ravel().astype(float)
         columns[f"sum_{arm}"] = values.sum(axis=2).cumsum(axis=1).ravel()
         columns[f"sum_sq_{arm}"] = (values * values).sum(axis=2).cumsum(axis=1).ravel()
     start = dt.date(2026, 1, 1)
@@ -79,7 +87,7 @@ def simulate_looks(runs: int, *, relative_effect: float, seed: int, binary: bool
 def designed_effect(alpha: float, power: float, binary: bool) -> float:
     """Relative effect e that a two-sided fixed-horizon z-test detects with `power` at the last look:
     e mean = (z_{1-alpha/2} + z_power) sqrt((var_c + var_t(e)) / n), solved by fixed-point iteration."""
-    n = UNITS_PER_ARM_PER_DAY * LOOKS
+    n = PLANNED_UNITS / 2
     z = special.ndtri(1 - alpha / 2) + special.ndtri(power)
     if binary:
         mean = 0.2
@@ -93,47 +101,59 @@ def designed_effect(alpha: float, power: float, binary: bool) -> float:
     return float(effect)
 
 
-def fixed_horizon_rejections(looks: pl.DataFrame, alpha: float) -> np.ndarray:
-    """Per run: does the fixed-horizon z-test reject at the last look."""
-    last = looks.filter(pl.col("look") == LOOKS)
-    result = analyse(last, alpha=alpha, family=("experiment_id",))
-    return result.get_column("is_significant").fill_null(False).to_numpy()
-
-
-def naive_peeking_rejections(looks: pl.DataFrame, alpha: float) -> np.ndarray:
-    """Per run: does the fixed-horizon test reject at any of the daily looks (peeking without correction)."""
-    result = analyse(looks, alpha=alpha, family=("experiment_id", "as_of_date"))
+def _any_look(result: pl.DataFrame, rejected: pl.Expr) -> np.ndarray:
+    """Per run (sorted by experiment id): was H0 rejected at any look."""
     return (
-        result.group_by("experiment_id").agg(pl.col("is_significant").fill_null(False).any())
-        .sort("experiment_id").get_column("is_significant").to_numpy()
+        result.group_by("experiment_id").agg(rejected.fill_null(False).any().alias("rejected"))
+        .sort("experiment_id").get_column("rejected").to_numpy()
     )  # fmt: skip
 
 
+def rejections(looks: pl.DataFrame, alpha: float) -> dict[str, np.ndarray]:
+    """Per run and method, whether H0 was rejected: fixed horizon at the last look; naive fixed-horizon tests,
+    group-sequential bounds (Lan-DeMets, power family rho = 2) and confidence sequences at every look."""
+    result = analyse(looks, alpha=alpha, family=("experiment_id", "as_of_date"), correction="none").with_columns(
+        look=looks.get_column("look"), information_fraction=(looks["n_control"] + looks["n_treatment"]) / PLANNED_UNITS
+    )
+    z = (pl.col("estimate") / pl.col("std_error")).abs()
+    bounds = group_sequential_bounds(result, by=["experiment_id"], alpha=alpha, spending="power", order="look")
+    sequence = confidence_sequence(
+        result.get_column("estimate").to_numpy(), result.get_column("std_error").to_numpy(),
+        (result["n_control"] + result["n_treatment"]).to_numpy(), alpha, CS_TUNING,
+    )  # fmt: skip
+    result = result.with_columns(cs_p_value=pl.Series(sequence["p_value"], nan_to_null=True))
+    return {
+        "fixed": _any_look(result.filter(pl.col("look") == LOOKS), pl.col("is_significant")),
+        "gst": _any_look(bounds, z >= pl.col("critical_value")),
+        "cs": _any_look(result, pl.col("cs_p_value") < alpha),
+        "naive_daily_peeking": _any_look(result, pl.col("is_significant")),
+    }
+
+
 def validate_aa(runs: int, seed: int, alpha: float = 0.05) -> dict:
-    """False-positive rates of A/A experiments and observed vs designed power of planted effects."""
+    """False-positive rates of A/A experiments and observed vs designed power of planted effects, per method.
+
+    The top-level figures are for a skewed continuous metric; `by_metric_type` adds a conversion metric.
+    """
     false_positive: dict[str, dict] = {}
     power: dict[str, dict] = {}
     for binary, label in ((False, "mean"), (True, "proportion")):
-        aa = simulate_looks(runs, relative_effect=0.0, seed=seed + binary, binary=binary)
+        aa = rejections(simulate_looks(runs, relative_effect=0.0, seed=seed + binary, binary=binary), alpha)
         effect = designed_effect(alpha, DESIGNED_POWER, binary)
-        ab = simulate_looks(runs, relative_effect=effect, seed=seed + 100 + binary, binary=binary)
-        false_positive[label] = {
-            "fixed": Rate(int(fixed_horizon_rejections(aa, alpha).sum()), runs).as_dict(),
-            "naive_daily_peeking": Rate(int(naive_peeking_rejections(aa, alpha).sum()), runs).as_dict(),
-        }
+        ab = rejections(simulate_looks(runs, relative_effect=effect, seed=seed + 100 + binary, binary=binary), alpha)
+        false_positive[label] = {method: Rate(int(hit.sum()), runs).as_dict() for method, hit in aa.items()}
         power[label] = {
             "relative_effect": effect,
             "designed": DESIGNED_POWER,
-            "fixed": Rate(int(fixed_horizon_rejections(ab, alpha).sum()), runs).as_dict(),
+            **{method: Rate(int(hit.sum()), runs).as_dict() for method, hit in ab.items()},
         }
     return {
         "runs": runs,
         "alpha": alpha,
         "looks": LOOKS,
-        "false_positive_rate": {
-            method: max(false_positive[kind][method]["rate"] for kind in false_positive)
-            for method in ("fixed", "naive_daily_peeking")
-        },
-        "by_metric_type": false_positive,
-        "power": power,
+        "cs_tuning_parameter": CS_TUNING,
+        "false_positive_rate": {method: rate["rate"] for method, rate in false_positive["mean"].items()},
+        "power": {method: rate["rate"] for method, rate in power["mean"].items() if isinstance(rate, dict)}
+        | {"designed": DESIGNED_POWER, "relative_effect": power["mean"]["relative_effect"]},
+        "by_metric_type": {"false_positive_rate": false_positive, "power": power},
     }
