@@ -63,6 +63,9 @@ def test_registry_frames_have_one_row_per_thing():
         (with_changes(metrics=[{"metric": "conversion"}, {"metric": "conversion"}]), "metrics", "listed once"),
         (with_changes(sequential="bayesian"), "sequential", "group_sequential"),
         (with_changes(colour="blue"), "colour", "not a known field"),
+        (with_changes(sequential="group_sequential"), "(file)", "needs planned_units"),
+        (with_changes(correction="tukey"), "correction", "'risk_aware', 'bonferroni', 'holm' or 'benjamini_hochberg'"),
+        (with_changes(metrics=[{"metric": "conversion", "preferred_direction": "up"}]), "metrics.0.preferred_direction", "'increase' or 'decrease'"),
         (with_changes(id="Exp-One"), "id", "lower-case letters"),
         (with_changes(id="exp_two"), "id", "rename the file to exp_two.yml"),
         (with_changes(metrics=[{"metric": "x; drop table raw.events"}]), "metrics.0.metric", "not a valid identifier"),
@@ -103,3 +106,10 @@ def test_unknown_metric_names_the_field(tmp_path: Path, manifest: Path):
         check_metrics_exist([parse_spec(path)], catalogue, tmp_path)
     assert "field 'metrics.1.metric'" in str(error.value)
     assert "unknown metric 'happiness'" in str(error.value)
+
+
+def test_sequential_settings_reach_the_registry(tmp_path: Path):
+    spec = parse_spec(write(tmp_path, with_changes(sequential="group_sequential", planned_units=40000)))
+    experiments = registry_frames([spec])["experiments"].row(0, named=True)
+    assert experiments["planned_units"] == 40000 and experiments["spending"] == "power"
+    assert experiments["sequential_tuning"] == 40000.0 and experiments["correction"] == "risk_aware"

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.functional_validators import AfterValidator
 
+DEFAULT_SEQUENTIAL_TUNING = 5000.0
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -44,6 +45,30 @@ class SequentialMethod(StrEnum):
     CONFIDENCE_SEQUENCE = "confidence_sequence"
 
 
+class Direction(StrEnum):
+    """Which way a metric should move."""
+
+    INCREASE = "increase"
+    DECREASE = "decrease"
+
+
+class Correction(StrEnum):
+    """Multiple-testing correction over an experiment's metrics x treatments."""
+
+    RISK_AWARE = "risk_aware"  # Spotify's: alpha over success metrics only, power raised for guardrails
+    BONFERRONI = "bonferroni"
+    HOLM = "holm"
+    BENJAMINI_HOCHBERG = "benjamini_hochberg"
+
+
+class Spending(StrEnum):
+    """Lan-DeMets alpha-spending function of a group-sequential test."""
+
+    POWER = "power"  # alpha t^rho
+    OBF = "obf"  # O'Brien-Fleming type
+    POCOCK = "pocock"  # Pocock type
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,6 +83,7 @@ class MetricUse(Strict):
     role: Role = Role.SUCCESS
     minimum_detectable_effect: float | None = Field(default=None, gt=0, description="relative MDE")
     non_inferiority_margin: float | None = Field(default=None, gt=0, description="relative NIM")
+    preferred_direction: Direction = Direction.INCREASE
 
     @model_validator(mode="after")
     def _guardrails_have_a_margin(self) -> Self:
@@ -86,7 +112,21 @@ class ExperimentSpec(Strict):
     metrics: list[MetricUse] = Field(min_length=1)
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     power: float = Field(default=0.8, gt=0.5, lt=1)
+    correction: Correction = Correction.RISK_AWARE
     sequential: SequentialMethod = SequentialMethod.NONE
+    planned_units: int | None = Field(default=None, gt=1, description="total units the design expects")
+    spending: Spending = Spending.POWER
+    spending_rho: float = Field(default=2.0, gt=0, description="exponent of the power spending function")
+    sequential_tuning: float | None = Field(default=None, gt=0, description="confidence sequence tuning, in units")
+
+    @model_validator(mode="after")
+    def _sequential_design(self) -> Self:
+        if self.sequential is SequentialMethod.GROUP_SEQUENTIAL and self.planned_units is None:
+            raise ValueError(
+                "a group_sequential experiment needs planned_units (the total units the design expects, "
+                "from `verdict plan`): the information fraction of each look is units so far / planned_units"
+            )
+        return self
 
     @field_validator("end_date")
     @classmethod
@@ -122,6 +162,11 @@ class ExperimentSpec(Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"each metric may be listed once, got {names}")
         return metrics
+
+    @property
+    def confidence_sequence_tuning(self) -> float:
+        """Units at which the confidence sequence is tightest: as set, else the planned units, else 5,000 (gbstats)."""
+        return float(self.sequential_tuning or self.planned_units or DEFAULT_SEQUENTIAL_TUNING)
 
     @property
     def treatments(self) -> list[str]:

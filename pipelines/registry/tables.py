@@ -25,7 +25,12 @@ def experiments_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
                 "control_variant": s.control,
                 "alpha": s.alpha,
                 "power": s.power,
+                "correction": s.correction.value,
                 "sequential_method": s.sequential.value,
+                "planned_units": s.planned_units,
+                "spending": s.spending.value,
+                "spending_rho": s.spending_rho,
+                "sequential_tuning": s.confidence_sequence_tuning,
                 "spec_file": f"experiments/{s.id}.yml",
             }
             for s in specs
@@ -33,7 +38,8 @@ def experiments_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
         schema={
             "experiment_id": pl.String, "name": pl.String, "owner": pl.String, "unit_type": pl.String,
             "start_date": pl.Date, "end_date": pl.Date, "control_variant": pl.String, "alpha": pl.Float64,
-            "power": pl.Float64, "sequential_method": pl.String, "spec_file": pl.String,
+            "power": pl.Float64, "correction": pl.String, "sequential_method": pl.String, "planned_units": pl.Int64,
+            "spending": pl.String, "spending_rho": pl.Float64, "sequential_tuning": pl.Float64, "spec_file": pl.String,
         },
     )
 
@@ -60,6 +66,7 @@ def metrics_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
                 "role": m.role.value,
                 "minimum_detectable_effect": m.minimum_detectable_effect,
                 "non_inferiority_margin": m.non_inferiority_margin,
+                "preferred_direction": m.preferred_direction.value,
             }
             for s in specs
             for m in s.metrics
@@ -67,6 +74,7 @@ def metrics_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
         schema={
             "experiment_id": pl.String, "metric_id": pl.String, "role": pl.String,
             "minimum_detectable_effect": pl.Float64, "non_inferiority_margin": pl.Float64,
+            "preferred_direction": pl.String,
         },
     )
 

@@ -3,5 +3,6 @@ select
     metric_id,
     role,
     cast(minimum_detectable_effect as {{ type_double() }}) as minimum_detectable_effect,
-    cast(non_inferiority_margin as {{ type_double() }}) as non_inferiority_margin
+    cast(non_inferiority_margin as {{ type_double() }}) as non_inferiority_margin,
+    preferred_direction
 from {{ source('registry', 'experiment_metrics') }}
