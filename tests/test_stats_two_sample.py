@@ -17,7 +17,8 @@ DATE = dt.date(2024, 1, 1)
 FLOAT_COLUMNS = (
     "mean_control", "mean_treatment", "estimate", "std_error", "ci_lower", "ci_upper", "relative_estimate",
     "relative_ci_lower", "relative_ci_upper", "p_value", "alpha", "adjusted_alpha", "adjusted_p_value",
-    "adjusted_ci_lower", "adjusted_ci_upper", "powered_effect",
+    "adjusted_ci_lower", "adjusted_ci_upper", "powered_effect", "null_hypothesis", "adjusted_power",
+    "required_sample_size", "deterioration_p_value", "deterioration_adjusted_alpha",
 )  # fmt: skip
 
 
@@ -139,8 +140,7 @@ def test_segments_are_separate_comparisons() -> None:
     assert out["estimate"].to_list() == pytest.approx([0.2, 0.0], abs=1e-12)
 
 
-@pytest.mark.parametrize("method", ["z", "t"])
-def test_degenerate_inputs_give_status_and_no_nan(method: str) -> None:
+def _degenerate_rows() -> list[dict]:
     rows = [
         # n < 2 in treatment
         group("control", 10, *from_moments(10, 1.0, 1.0), metric_id="small"),
@@ -170,7 +170,12 @@ def test_degenerate_inputs_give_status_and_no_nan(method: str) -> None:
         group("control", 10, *from_moments(10, 1.0, 1.0), metric_id="fine"),
         group("b", 10, *from_moments(10, 1.5, 1.0), metric_id="fine"),
     ]
-    out = compare(frame(rows), method=method)
+    return rows
+
+
+@pytest.mark.parametrize("method", ["z", "t"])
+def test_degenerate_inputs_give_status_and_no_nan(method: str) -> None:
+    out = compare(frame(_degenerate_rows()), method=method)
     assert_no_nan(out)
     status = dict(zip(out["metric_id"], out["status"], strict=True))
     assert status == {
@@ -193,6 +198,34 @@ def test_degenerate_inputs_give_status_and_no_nan(method: str) -> None:
     for m in ("small", "empty", "flat", "orphan", "twins", "bad"):
         assert by[m]["p_value"] is None and by[m]["is_significant"] is None and by[m]["adjusted_ci_lower"] is None
     assert by["fine"]["p_value"] is not None
+    for m in ("small", "empty", "flat", "orphan", "twins", "bad"):
+        assert by[m]["deterioration_p_value"] is None and by[m]["required_sample_size"] is None
+        assert by[m]["is_significant_preferred"] is None and by[m]["is_deteriorating"] is None
+    assert by["fine"]["preference"] == "two-sided" and by["fine"]["null_hypothesis"] == 0.0
+
+
+@pytest.mark.parametrize("correction", ["bonferroni", "holm", "benjamini-hochberg", "spot-1-bonferroni", "none"])
+@pytest.mark.parametrize("direction", ["increase", "decrease"])
+def test_degenerate_inputs_with_hypotheses_and_corrections(correction: str, direction: str) -> None:
+    """The same degenerate rows as one-sided / non-inferiority / MDE metrics under every correction: status rows,
+    null (never NaN) test columns, no -inf/+inf open ends on rows without an interval."""
+    rows = _degenerate_rows()
+    for i, r in enumerate(rows):
+        r["preferred_direction"] = direction
+        r["non_inferiority_margin"] = 0.1 if i % 2 else None
+        r["minimum_detectable_effect"] = 0.05
+    rows = [{**r, "non_inferiority_margin": 0.1 if r["metric_id"] in ("small", "flat", "fine") else None} for r in rows]
+    out = compare(frame(rows), correction=correction)
+    assert_no_nan(out)
+    status = dict(zip(out["metric_id"], out["status"], strict=True))
+    assert status["fine"] == "ok" and status["small"] == "insufficient_sample" and status["bad"] == "invalid_input"
+    bad = out.filter(~pl.col("status").is_in(["ok", "zero_control_mean"]))
+    for c in ("ci_lower", "ci_upper", "adjusted_ci_lower", "adjusted_ci_upper", "p_value", "adjusted_p_value",
+              "is_significant", "deterioration_p_value", "is_deteriorating", "required_sample_size"):  # fmt: skip
+        assert bad[c].null_count() == bad.height, c
+    fine = out.filter(pl.col("metric_id") == "fine").row(0, named=True)
+    assert fine["deterioration_p_value"] is not None and fine["required_sample_size"] is not None
+    assert fine["preference"] == direction and fine["null_hypothesis"] == pytest.approx(-0.1 if direction == "increase" else 0.1)
 
 
 def test_negative_control_mean_keeps_relative_bounds_ordered() -> None:

@@ -1,6 +1,11 @@
 """Treatment-vs-control comparisons, vectorised: variant rows are paired once, then every comparison of the
 frame is computed at once with NumPy on whole columns (never a Python loop per comparison).
 
+Each row carries its own hypothesis (`pipelines.stats.hypotheses`: two-sided or one-sided superiority,
+non-inferiority with a relative or absolute margin, and a deterioration test on every metric with a preferred
+direction) and is corrected within its family (`pipelines.stats.multiple_testing`: Bonferroni, Holm,
+Benjamini-Hochberg, spot-1-bonferroni, none).
+
 Two entry points:
 - `analyse(pairs)`: a frame of comparisons (one row each, control and treatment statistics side by side);
 - `compare(stats)`: a frame of variant rows, paired by `pair_variants` and then analysed.
@@ -14,7 +19,33 @@ import numpy as np
 import polars as pl
 from scipy import special
 
-from pipelines.stats.multiple_testing import BONFERRONI, CORRECTIONS, family_size
+from pipelines.stats.hypotheses import (
+    ALTERNATIVE_NAMES,
+    HYPOTHESIS_COLUMNS,
+    PREFERENCE_NAMES,
+    TWO_SIDED,
+    alternatives,
+    deterioration_p_value,
+    flag_zero_mean_margin,
+    hypothetical_effect,
+    interval,
+    null_value,
+    quantile,
+    read_hypotheses,
+)
+from pipelines.stats.hypotheses import p_value as hypothesis_p_value
+from pipelines.stats.multiple_testing import (
+    BONFERRONI,
+    CORRECTIONS,
+    NONE,
+    SPOT_1_BONFERRONI,
+    STEPWISE,
+    adjusted_power,
+    family_index,
+    family_sizes,
+    normalise_correction,
+    stepwise,
+)
 from pipelines.stats.power import (
     CLOSED_FORM,
     CONFIDENCE,
@@ -22,9 +53,10 @@ from pipelines.stats.power import (
     powered_effect_binary,
     powered_effect_binary_closed_form,
     powered_effect_continuous,
+    required_sample_size_rows,
 )
 from pipelines.stats.sufficient import MEAN, PROPORTION, impossible, moments
-from pipelines.stats.two_sample import (
+from pipelines.stats.two_sample import (  # noqa: F401  (re-exported names others import from here)
     METHOD_ALIASES,
     T,
     Z,
@@ -37,6 +69,7 @@ from pipelines.stats.two_sample import (
 )
 
 OK = "ok"
+ZERO_MEAN_MARGIN = "a relative non-inferiority margin needs a non-zero control mean"
 BASE_KEY = ("experiment_id", "metric_id", "as_of_date")
 SEGMENT = "segment"
 REQUIRED = ("experiment_id", "metric_id", "as_of_date", "variant", "is_control", "metric_type", "n", "sum", "sum_sq")
@@ -45,13 +78,15 @@ OUTPUT = (
     "control", "treatment", "metric_type", "method", "n_control", "n_treatment", "mean_control", "mean_treatment",
     "estimate", "std_error", "ci_lower", "ci_upper", "relative_estimate", "relative_ci_lower", "relative_ci_upper",
     "p_value", "alpha", "adjusted_alpha", "adjusted_p_value", "adjusted_ci_lower", "adjusted_ci_upper",
-    "is_significant", "powered_effect", "status", "status_reason",
+    "is_significant", "powered_effect", "null_hypothesis", "preference", "alternative", "adjusted_power",
+    "required_sample_size", "is_significant_preferred", "deterioration_p_value", "deterioration_adjusted_alpha",
+    "is_deteriorating", "status", "status_reason",
 )  # fmt: skip
 
 # Status codes in order of precedence: the first that applies names the row's problem.
 STATUSES = (
     OK, "invalid_input", "missing_control", "multiple_controls", "invalid_method", "invalid_alpha",
-    "insufficient_sample", "zero_variance", "zero_control_mean",
+    "invalid_hypothesis", "insufficient_sample", "zero_variance", "zero_control_mean",
 )  # fmt: skip
 _CODE = {name: i for i, name in enumerate(STATUSES)}
 # Statuses under which the test is valid (a zero control mean only voids the relative columns) ...
@@ -74,27 +109,35 @@ def family_key(frame: pl.DataFrame, family: Sequence[str]) -> list[str]:
 def pair_variants(stats: pl.DataFrame) -> pl.DataFrame:
     """Variant rows -> one row per treatment with its key's control beside it (`*_control`, `*_treatment`).
 
-    A key without exactly one control keeps its treatments, flagged in `pairing_problem`.
+    Per-row options (`alpha`, `method`) and hypothesis columns (`preferred_direction`, margins, MDEs) come from the
+    treatment row; a hypothesis column left null there is taken from the control row (metric-level settings may
+    be given on either). A key without exactly one control keeps its treatments, flagged in `pairing_problem`.
     """
     missing = [c for c in REQUIRED if c not in stats.columns]
     if missing:
         raise ValueError(f"compare: missing input columns {missing}")
     key = comparison_key(stats)
     options = [c for c in ("alpha", "method") if c in stats.columns]
+    hypothesis = [c for c in HYPOTHESIS_COLUMNS if c in stats.columns]
     is_control = pl.col("is_control").fill_null(False)
     controls = stats.filter(is_control).select(
         *key, control=pl.col("variant"), metric_type_control=pl.col("metric_type"),
-        **{f"{c}_control": pl.col(c) for c in SIDES},
+        **{f"{c}_control": pl.col(c) for c in SIDES}, **{f"_{c}_of_control": pl.col(c) for c in hypothesis},
     )  # fmt: skip
     control_count = controls.group_by(key, maintain_order=False).len("n_controls")
     treatments = stats.filter(~is_control).select(
-        *key, *options, "metric_type", treatment=pl.col("variant"), **{f"{c}_treatment": pl.col(c) for c in SIDES}
-    )
+        *key, *options, *hypothesis, "metric_type", treatment=pl.col("variant"),
+        **{f"{c}_treatment": pl.col(c) for c in SIDES},
+    )  # fmt: skip
     paired = (
         treatments.join(controls.unique(key, keep="first"), on=key, how="left", nulls_equal=True)
         .join(control_count, on=key, how="left", nulls_equal=True)
         .with_columns(pl.col("n_controls").fill_null(0))
     )
+    if hypothesis:
+        paired = paired.with_columns(pl.coalesce(c, f"_{c}_of_control").alias(c) for c in hypothesis).drop(
+            f"_{c}_of_control" for c in hypothesis
+        )
     mismatch = pl.col("metric_type_control").is_not_null() & (pl.col("metric_type_control") != pl.col("metric_type"))
     return paired.with_columns(
         pairing_problem=pl.when(pl.col("n_controls") == 0)
@@ -111,10 +154,10 @@ def _floats(frame: pl.DataFrame, column: str) -> np.ndarray:
     return frame.get_column(column).cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
-def _methods(frame: pl.DataFrame, default: str) -> pl.Series:
-    """Per-row test, 'z' or 't', from a `method` column (null: the default); unknown spellings -> null."""
+def _methods(frame: pl.DataFrame, default: str) -> pl.Series | pl.Expr:
+    """Per-row test, "z" or "t", from a `method` column (null: the default; absent: one literal); unknown -> null."""
     if "method" not in frame.columns:
-        return pl.repeat(default, frame.height, dtype=pl.String, eager=True)
+        return pl.lit(default, dtype=pl.String)
     spelled = frame.get_column("method").cast(pl.String).fill_null(default).str.to_lowercase()
     return spelled.replace_strict(METHOD_ALIASES, default=None, return_dtype=pl.String)
 
@@ -136,13 +179,20 @@ def _status_codes(checks: list[tuple[str, np.ndarray]], size: int) -> np.ndarray
     return code
 
 
-def _reasons(frame: pl.DataFrame, code: np.ndarray) -> pl.Series:
-    """Human-readable reason per non-ok row, built only for those rows."""
+def _reasons(
+    frame: pl.DataFrame, code: np.ndarray, hypothesis_reason: np.ndarray | None = None, alphas: np.ndarray | None = None
+) -> pl.Series | pl.Expr:
+    """Human-readable reason per non-ok row, built only for those rows (a null literal when every row is ok)."""
     bad = np.flatnonzero(code != 0)
-    reasons = pl.Series("status_reason", [None] * frame.height, dtype=pl.String)
     if not bad.size:
-        return reasons
-    sub = frame[bad].with_columns(status=pl.Series(np.asarray(STATUSES)[code[bad]]))
+        return pl.lit(None, dtype=pl.String).alias("status_reason")
+    reasons = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias("status_reason")
+    hyp = [None] * bad.size if hypothesis_reason is None else hypothesis_reason[bad].tolist()
+    sub = frame[bad].with_columns(
+        status=pl.Series(np.asarray((*STATUSES, "numerical_error"))[code[bad]]),
+        _hypothesis=pl.Series(hyp, dtype=pl.String),
+        **({} if alphas is None else {"alpha": pl.Series(alphas[bad])}),
+    )
     described = sub.select(
         pl.when(pl.col("status") == "invalid_input")
         .then(pl.lit("sufficient statistics are missing, inconsistent or of different metric types"))
@@ -154,14 +204,25 @@ def _reasons(frame: pl.DataFrame, code: np.ndarray) -> pl.Series:
         .then(pl.lit(f"method must be one of {sorted(METHOD_ALIASES)}"))
         .when(pl.col("status") == "invalid_alpha")
         .then(pl.format("alpha must lie in (0, 1), got {}", pl.col("alpha")))
+        .when(pl.col("status") == "invalid_hypothesis")
+        .then(pl.col("_hypothesis").fill_null(pl.lit(ZERO_MEAN_MARGIN)))
         .when(pl.col("status") == "insufficient_sample")
         .then(pl.format("need n >= 2 in both groups (control n={}, treatment n={})", "n_control", "n_treatment"))
         .when(pl.col("status") == "zero_variance")
         .then(pl.lit("zero variance in both groups: standard error is 0"))
         .when(pl.col("status") == "zero_control_mean")
         .then(pl.lit("control mean is 0: relative effect undefined"))
+        .when(pl.col("status") == "numerical_error")
+        .then(pl.lit("the test statistics are not finite (numerical overflow or underflow)"))
     ).to_series()
     return reasons.scatter(bad, described)
+
+
+def _constant_or_series(name: str, values: np.ndarray | float | str | None, dtype: pl.DataType) -> pl.Expr | pl.Series:
+    """A whole-column value as a cheap literal when it is one value, else a Series (NaN -> null)."""
+    if values is None or isinstance(values, (float, int, str)):
+        return pl.lit(values, dtype=dtype).alias(name)
+    return pl.Series(name, values, dtype=dtype, nan_to_null=dtype == pl.Float64)
 
 
 def analyse(
@@ -173,99 +234,232 @@ def analyse(
     family: Sequence[str] = ("experiment_id", "as_of_date"),
     correction: str = BONFERRONI,
     powered_effect: str = CLOSED_FORM,
+    deterioration_alpha: float | None = None,
 ) -> pl.DataFrame:
-    """Two-sided z / Welch t test of every comparison row, Bonferroni within `family`.
+    """Z / Welch t test of every comparison row under its own hypothesis, corrected within `family`.
 
     `pairs` has one row per comparison: `n_`, `sum_`, `sum_sq_` + `control`/`treatment` and `metric_type`,
-    optionally `alpha`, `method` and `pairing_problem` per row. Output: the input's key columns and OUTPUT.
+    optionally per row `alpha`, `method`, `pairing_problem` and the hypothesis columns of
+    `pipelines.stats.hypotheses` (`preferred_direction`, `non_inferiority_margin[_absolute]`,
+    `minimum_detectable_effect[_absolute]`). Output: the input's key columns and OUTPUT.
+
+    `correction`: `bonferroni` (default), `holm`, `benjamini-hochberg` (`bh`), `spot-1-bonferroni` or `none`
+    (see `pipelines.stats.multiple_testing`). `deterioration_alpha` (default: each row's alpha) is the level of
+    the deterioration tests, Bonferroni-corrected over the rows with a preferred direction in the family (not
+    corrected with `none`).
+
+    Hypothesis columns of the output:
+    - `null_hypothesis`: absolute null value of delta (0, or -/+ margin on non-inferiority rows);
+    - `preference`: the metric's `increase` / `decrease` / `two-sided` (spotify-confidence's PREFERENCE);
+    - `alternative`: the test reported, `two-sided` / `greater` / `less` (two-sided for every row under
+      spot-1-bonferroni, whose one-sided rows are tested two-sided at 2 alpha as the library does; `alpha`
+      stays the input alpha, `adjusted_alpha` carries the doubling). One-sided intervals have an infinite end;
+    - `adjusted_power`: power used for `powered_effect` and `required_sample_size`;
+    - `required_sample_size`: units over control + this treatment (spotify-confidence, current split) for the
+      row's minimum detectable effect, or for its margin on non-inferiority rows; null without either, and on
+      t-test rows (as `powered_effect`);
+    - `is_significant_preferred`: significant AND the estimate on the preferred side of the null value
+      (superiority / non-inferiority shown); differs from `is_significant` only for spot-1 rows whose two-sided
+      test rejects on the wrong side; null for rows without a preferred direction;
+    - `deterioration_p_value`, `deterioration_adjusted_alpha`, `is_deteriorating`: one-sided test of a move
+      against the preferred direction (against 0); null for rows without a preferred direction.
     Degenerate rows never raise: the columns they void are null and `status` names the problem.
     """
-    if correction not in CORRECTIONS:
-        raise ValueError(f"compare: unknown correction {correction!r}; available: {CORRECTIONS}")
+    try:
+        correction = normalise_correction(correction)
+    except ValueError:
+        raise ValueError(f"compare: unknown correction {correction!r}; available: {CORRECTIONS}") from None
     if not 0 < power < 1:
         raise ValueError(f"compare: power must lie in (0, 1), got {power}")
+    if deterioration_alpha is not None and not 0 < deterioration_alpha < 1:
+        raise ValueError(f"compare: deterioration_alpha must lie in (0, 1), got {deterioration_alpha}")
     if powered_effect not in POWERED_EFFECT_CONVENTIONS:
         raise ValueError(f"compare: powered_effect must be one of {POWERED_EFFECT_CONVENTIONS}, got {powered_effect!r}")
     default_method = METHOD_ALIASES.get(str(method).lower())
     if default_method is None:
         raise ValueError(f"compare: unknown method {method!r}; use 'z' or 't'")
     fam = family_key(pairs, family)
+    size = pairs.height
+    ids = family_index(pairs, fam) if correction != NONE else np.zeros(size, np.int64)
+    spot1 = correction == SPOT_1_BONFERRONI
 
-    binary = (pairs.get_column("metric_type") == PROPORTION).fill_null(False).to_numpy()
-    known_type = pairs.get_column("metric_type").is_in([MEAN, PROPORTION]).fill_null(False).to_numpy()
+    metric_type = pairs.get_column("metric_type")
+    binary = (metric_type == PROPORTION).fill_null(False).to_numpy()
+    known_type = binary | (metric_type == MEAN).fill_null(False).to_numpy()
     methods = _methods(pairs, default_method)
-    is_t = (methods == T).fill_null(False).to_numpy()
-    alphas = _floats(pairs, "alpha") if "alpha" in pairs.columns else np.full(pairs.height, float(alpha))
-    alphas = np.where(np.isnan(alphas), float(alpha), alphas)
+    if "method" in pairs.columns:
+        is_t = (methods == T).fill_null(False).to_numpy()
+        unknown_method = methods.is_null().to_numpy()
+    else:  # one method for every row
+        is_t = np.full(size, default_method == T)
+        unknown_method = np.zeros(size, bool)
+    alphas = _floats(pairs, "alpha") if "alpha" in pairs.columns else np.full(size, float(alpha))
+    if "alpha" in pairs.columns:
+        alphas = np.where(np.isnan(alphas), float(alpha), alphas)
     n_c, s_c, q_c = (_floats(pairs, f"{c}_control") for c in SIDES)
     n_t, s_t, q_t = (_floats(pairs, f"{c}_treatment") for c in SIDES)
+    hyp = read_hypotheses(pairs)
+    direction = hyp.direction
+    directional = hyp.present and bool(direction.any())
+    guardrail = hyp.is_guardrail
 
     with np.errstate(all="ignore"):
         m_c, v_c = moments(n_c, s_c, q_c, binary)
         m_t, v_t = moments(n_t, s_t, q_t, binary)
         missing_control, multiple_controls, mismatched = _pairing_problems(pairs)
+        hypothesis_problem = hyp.problem
+        if hyp.present:
+            zero_mean_margin = flag_zero_mean_margin(hyp, m_c) & ~hyp.problem
+            hypothesis_problem = hyp.problem | zero_mean_margin
         code = _status_codes(
             [
                 ("invalid_input", ~known_type | mismatched | impossible(n_t, s_t, q_t, binary)
                  | impossible(n_c, s_c, q_c, binary) & ~missing_control),
                 ("missing_control", missing_control),
                 ("multiple_controls", multiple_controls),
-                ("invalid_method", methods.is_null().to_numpy()),
+                ("invalid_method", unknown_method),
                 ("invalid_alpha", ~((alphas > 0) & (alphas < 1))),
+                ("invalid_hypothesis", hypothesis_problem),
                 ("insufficient_sample", (n_c < 2) | (n_t < 2)),
                 ("zero_variance", (v_c == 0) & (v_t == 0)),
                 ("zero_control_mean", m_c == 0),
             ],
-            pairs.height,
+            size,
         )  # fmt: skip
         zero_mean = _CODE["zero_control_mean"]
+        all_ok = not code.any()  # fast path: no row needs masking
         inference_ok = (code == 0) | (code == zero_mean)
         estimate_ok = inference_ok | (code == _CODE["insufficient_sample"]) | (code == _CODE["zero_variance"])
 
-        estimate = np.where(estimate_ok, m_t - m_c, np.nan)
-        se = np.where(inference_ok, standard_error(v_c, n_c, v_t, n_t), np.nan)
-        df = np.where(is_t, welch_df(v_c, n_c, v_t, n_t), np.inf)
-        ci_lower, ci_upper = confidence_interval(estimate, se, critical_value(alphas, df, is_t))
-        p_value = p_value_two_sided(estimate / se, df, is_t)
+        def keep(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+            return values if all_ok else np.where(mask, values, np.nan)
 
-        m = family_size(pairs, fam, correction).to_numpy().astype(float)
-        adjusted_alpha = alphas / m
-        adjusted_p = np.minimum(p_value * m, 1.0)
-        q_adjusted = critical_value(adjusted_alpha, df, is_t)
-        adj_lower, adj_upper = confidence_interval(estimate, se, q_adjusted)
+        estimate = keep(estimate_ok, m_t - m_c)
+        se = keep(inference_ok, standard_error(v_c, n_c, v_t, n_t))
+        df = np.where(is_t, welch_df(v_c, n_c, v_t, n_t), np.inf) if is_t.any() else np.full(size, np.inf)
 
-        # z_{1-alpha/2} + z_{power}: on z rows the adjusted critical value is the first term.
-        z_sum = q_adjusted + special.ndtri(power)
-        powered = np.where(~is_t & inference_ok, powered_effect_continuous(z_sum, v_c, n_c, n_t), np.nan)
-        rows = ~is_t & inference_ok & binary
-        if rows.any():
-            solve = powered_effect_binary if powered_effect == CONFIDENCE else powered_effect_binary_closed_form
-            powered[rows] = solve(z_sum[rows], m_c[rows], v_c[rows], n_c[rows], n_t[rows], (n_c + n_t)[rows])
+        # Hypothesis of each row. spot-1-bonferroni (spotify-confidence `get_preference` and
+        # `set_alpha_and_adjust_preference`): every row with a preferred direction is reported as a two-sided test
+        # of its null value at twice the alpha; its bound on the preferred side equals the one-sided bound at alpha.
+        null = null_value(hyp, m_c) if hyp.present else 0.0
+        alternative = alternatives(hyp, two_sided_one_sided=spot1)
+        row_alpha = np.where(direction != 0, 2.0 * alphas, alphas) if spot1 and directional else alphas
+        ci_lower, ci_upper = interval(estimate, se, quantile(row_alpha, df, is_t, alternative), alternative)
+        p_value = hypothesis_p_value((estimate - null if hyp.present else estimate) / se, df, is_t, alternative)
 
-        control_mean = np.where(estimate_ok & (m_c != 0), m_c, np.nan)
+        if correction in STEPWISE:
+            step = stepwise(pairs, fam, p_value, row_alpha, correction, ids=ids)
+            adjusted_alpha, adjusted_p, significant = step.threshold, step.adjusted_p, step.significant
+            interval_alpha, power_alpha = step.interval_alpha, row_alpha / step.m
+        else:
+            m = family_sizes(pairs, fam, correction, guardrail=guardrail, ids=ids)
+            adjusted_alpha = row_alpha / m
+            adjusted_p = np.minimum(p_value * m, 1.0)
+            significant = None  # p < adjusted_alpha, evaluated on the output columns below
+            interval_alpha = power_alpha = adjusted_alpha
+        q_adjusted = quantile(interval_alpha, df, is_t, alternative)
+        adj_lower, adj_upper = interval(estimate, se, q_adjusted, alternative)
+
+        # Powered effect and required sample size: z rows, at the (Bonferroni-)adjusted alpha of the row's test
+        # and the adjusted power; on z rows the adjusted critical value is z_a when the interval level is it.
+        adj_power = float(power)
+        if spot1:
+            adj_power = adjusted_power(pairs, fam, correction, power, guardrail=guardrail, ids=ids)
+        z_alpha = q_adjusted if power_alpha is interval_alpha else quantile(power_alpha, np.inf, False, alternative)
+        z_sum = z_alpha + (special.ndtri(adj_power) if spot1 else special.ndtri(power))
+        z_rows = inference_ok & ~is_t
+        powered = powered_effect_continuous(z_sum, v_c, n_c, n_t)
+        if not (all_ok and not is_t.any()):
+            powered = np.where(z_rows, powered, np.nan)
+        # Proportions tested for superiority use the treatment variance at p + x; non-inferiority rows keep the
+        # control variance (spotify-confidence: the means are assumed equal under non-inferiority).
+        rows = z_rows & binary & ~guardrail if binary.any() else None
+        if rows is not None and rows.any():
+            if powered_effect == CONFIDENCE:
+                powered[rows] = powered_effect_binary(
+                    z_sum[rows], m_c[rows], v_c[rows], n_c[rows], n_t[rows], (n_c + n_t)[rows]
+                )
+            else:  # closed form on whole columns, then picked: cheaper than gathering half the rows
+                sign = np.where(direction == -1, -1.0, 1.0) if directional else 1.0
+                closed = powered_effect_binary_closed_form(z_sum, m_c, v_c, n_c, n_t, None, sign)
+                powered = np.where(rows, closed, powered)
+
+        required = None
+        if hyp.present:
+            effect = hypothetical_effect(hyp, m_c, null)
+            rows = z_rows & np.isfinite(effect) & (effect != 0)
+            if rows.any():
+                required = np.full(size, np.nan)
+                required[rows] = required_sample_size_rows(
+                    z_sum[rows], effect[rows], m_c[rows], v_c[rows], (n_c / n_t)[rows], (binary & ~guardrail)[rows]
+                )[0]
+
+        control_mean = m_c if all_ok else np.where(estimate_ok & (m_c != 0), m_c, np.nan)
         relative, rel_lower, rel_upper = relative_interval(estimate, ci_lower, ci_upper, control_mean)
 
-        # A row still ok must have every test column finite; anything else is a numerical problem, said so.
-        finite = np.isfinite(estimate + se + ci_lower + ci_upper + p_value + relative)
+        # Deterioration (inferiority) test of every row with a preferred direction, Bonferroni over those rows of
+        # the family; rows without a preferred direction have none (null).
+        det_p = det_alpha = is_det = preferred = None
+        if directional:
+            det_rows = (direction != 0) & inference_ok
+            det_p = np.where(det_rows, deterioration_p_value(estimate, se, df, is_t, direction), np.nan)
+            base = alphas if deterioration_alpha is None else np.full(size, float(deterioration_alpha))
+            det_alpha = np.where(det_rows, base / (
+                1.0 if correction == NONE else np.maximum(np.bincount(ids, det_rows, ids.size)[ids], 1.0)
+            ), np.nan)
+            is_det = np.where(det_rows, det_p < det_alpha, np.nan)
+            rejected = p_value < adjusted_alpha if significant is None else significant
+            preferred = np.where(
+                (direction != 0) & inference_ok, rejected & (direction * (estimate - null) > 0), np.nan
+            )
+
+        # A row still ok must have every test column defined; anything else is a numerical problem, said so.
+        finite = np.isfinite(estimate + se + p_value + relative)
     code = np.where((code == 0) & ~finite, len(STATUSES), code).astype(np.uint8)
+    inference = (code == 0) | (code == zero_mean)
     key = [c for c in pairs.columns if c in (*BASE_KEY, SEGMENT)]
+    hypothesis_columns = (
+        {
+            "null_hypothesis": np.where(estimate_ok, null, np.nan),
+            "preference": pl.Series(direction).replace_strict(PREFERENCE_NAMES, return_dtype=pl.String),
+            "alternative": pl.Series(alternative).replace_strict(ALTERNATIVE_NAMES, return_dtype=pl.String),
+        }
+        if hyp.present
+        else {"null_hypothesis": 0.0 if all_ok else np.where(estimate_ok, 0.0, np.nan), "preference": TWO_SIDED,
+              "alternative": TWO_SIDED}
+    )
+    floats = {
+        "n_control": n_c, "n_treatment": n_t, "mean_control": keep(estimate_ok, m_c),
+        "mean_treatment": keep(estimate_ok, m_t), "estimate": estimate, "std_error": se,
+        "ci_lower": ci_lower, "ci_upper": ci_upper, "relative_estimate": relative,
+        "relative_ci_lower": rel_lower, "relative_ci_upper": rel_upper, "p_value": p_value, "alpha": alphas,
+        "adjusted_alpha": adjusted_alpha, "adjusted_p_value": adjusted_p, "adjusted_ci_lower": adj_lower,
+        "adjusted_ci_upper": adj_upper, "powered_effect": powered,
+        "adjusted_power": adj_power,
+        "required_sample_size": required, "null_hypothesis": hypothesis_columns.pop("null_hypothesis"),
+        "deterioration_p_value": det_p, "deterioration_adjusted_alpha": det_alpha,
+    }  # fmt: skip
     out = pairs.select(*key, "control", "treatment", "metric_type").with_columns(
         methods.alias("method"),
-        *(pl.Series(name, values, nan_to_null=True) for name, values in {
-            "n_control": n_c, "n_treatment": n_t, "mean_control": np.where(estimate_ok, m_c, np.nan),
-            "mean_treatment": np.where(estimate_ok, m_t, np.nan), "estimate": estimate, "std_error": se,
-            "ci_lower": ci_lower, "ci_upper": ci_upper, "relative_estimate": relative,
-            "relative_ci_lower": rel_lower, "relative_ci_upper": rel_upper, "p_value": p_value, "alpha": alphas,
-            "adjusted_alpha": adjusted_alpha, "adjusted_p_value": adjusted_p, "adjusted_ci_lower": adj_lower,
-            "adjusted_ci_upper": adj_upper, "powered_effect": powered,
-        }.items()),
-        status=pl.Series(code).replace_strict(dict(enumerate((*STATUSES, "numerical_error"))), return_dtype=pl.String),
-        status_reason=_reasons(pairs.with_columns(alpha=pl.Series(alphas)), code),
+        *(_constant_or_series(name, values, pl.Float64) for name, values in floats.items()),
+        *(_constant_or_series(name, values, pl.String) for name, values in hypothesis_columns.items()),
+        status=(
+            pl.lit(OK) if not code.any()
+            else pl.Series(code).replace_strict(dict(enumerate((*STATUSES, "numerical_error"))), return_dtype=pl.String)
+        ),
+        status_reason=_reasons(pairs, code, hyp.reason, alphas),
+        is_significant=_constant_or_series(
+            "is_significant", None if significant is None else np.where(inference, significant, np.nan), pl.Float64
+        ),
+        is_significant_preferred=_constant_or_series("is_significant_preferred", preferred, pl.Float64),
+        is_deteriorating=_constant_or_series("is_deteriorating", is_det, pl.Float64),
     )  # fmt: skip
     out = out.with_columns(
         pl.col("n_control", "n_treatment").cast(pl.Int64),
-        is_significant=pl.col("p_value") < pl.col("adjusted_alpha"),
+        pl.col("is_significant", "is_significant_preferred", "is_deteriorating").cast(pl.Boolean),
     )
+    if correction not in STEPWISE:  # exactly the library's rule (and no rounding through a float round-trip)
+        out = out.with_columns(is_significant=pl.col("p_value") < pl.col("adjusted_alpha"))
     return out.select(*key, *OUTPUT)
 
 
@@ -278,11 +472,13 @@ def compare(
     family: Sequence[str] = ("experiment_id", "as_of_date"),
     correction: str = BONFERRONI,
     powered_effect: str = CLOSED_FORM,
+    deterioration_alpha: float | None = None,
 ) -> pl.DataFrame:
     """Compare every treatment with its control per (experiment_id, metric_id, as_of_date[, segment]).
 
     Input: one row per variant (`variant`, `is_control`, `metric_type`, `n`, `sum`, `sum_sq`; optional per-row
-    `alpha` and `method`). Conventions follow spotify-confidence 4.1.0; see `analyse` for the output.
+    `alpha`, `method` and hypothesis columns `preferred_direction`, `non_inferiority_margin[_absolute]`,
+    `minimum_detectable_effect[_absolute]`). Conventions follow spotify-confidence 4.1.0; see `analyse`.
     """
     key = comparison_key(stats)
     fam = family_key(stats, family)
@@ -290,6 +486,6 @@ def compare(
         raise ValueError(f"compare: family columns {sorted(set(fam) - set(key))} are not comparison-key columns {key}")
     out = analyse(
         pair_variants(stats), alpha=alpha, method=method, power=power, family=family,
-        correction=correction, powered_effect=powered_effect,
+        correction=correction, powered_effect=powered_effect, deterioration_alpha=deterioration_alpha,
     )  # fmt: skip
     return out.sort([*fam, *[k for k in key if k not in fam], "treatment"])

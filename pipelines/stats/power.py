@@ -1,4 +1,8 @@
-"""Powered effect (minimum detectable effect at the current sample) of a two-sided z-test.
+"""Powered effect (minimum detectable effect at the current sample) and required sample size of a z-test, vectorised,
+and `required_sample_size`, the planning function (scalars or arrays).
+
+z_a is the quantile of the (adjusted) alpha of the row's test: z_{1-alpha/2} two-sided, z_{1-alpha} one-sided
+(spotify-confidence: ADJUSTED_ALPHA_POWER_SAMPLE_SIZE / (2 if two-sided else 1)); z_b = z_{adjusted power}.
 
 Default (`closed_form`): the effect x that solves the power equation exactly; for proportions the
 treatment variance is taken at p + x, x^2 n_t = (z_a + z_b)^2 (var_c n_t/n_c + (p+x)(1-p-x)), a quadratic.
@@ -9,10 +13,17 @@ spotify-confidence 4.1.0 convention (`z_test_computer.powered_effect`), z_a = z_
 - binary: the effect x whose required treatment size ceil(((z_a+z_b)/x)^2 (var_c/kappa + (p+x)(1-p-x))),
   kappa = n_c/n_t, matches the current sample, found by the library's bounded-Brent local search
   (replicated exactly, vectorised) with its grid-search fallback.
-The library gives no powered effect for the t-test.
+The library gives no powered effect for the t-test. Non-inferiority rows of binary metrics use the continuous
+formula with the control variance for both groups (the library's `non_inferiority` branch).
+
+Required sample size (`required_sample_size_rows`, the library's `required_sample_size` with
+proportion_of_total 1): n_t = ceil(((z_a + z_b)/|effect|)^2 (var_c/kappa + var_t)), kappa = n_c/n_t, total
+ceil(n_t (1 + kappa)); effect = the signed MDE, or the margin on non-inferiority rows.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
@@ -43,15 +54,38 @@ def powered_effect_continuous(
 
 
 def powered_effect_binary_closed_form(
-    z_sum: np.ndarray, p_c: np.ndarray, var_c: np.ndarray, n_c: np.ndarray, n_t: np.ndarray, n_units: np.ndarray
+    z_sum: np.ndarray,
+    p_c: np.ndarray,
+    var_c: np.ndarray,
+    n_c: np.ndarray,
+    n_t: np.ndarray,
+    n_units: np.ndarray,
+    sign: np.ndarray | float = 1.0,
 ) -> np.ndarray:
-    """Positive root of (n_t + z^2) x^2 - z^2 (1 - 2p) x - z^2 (var_c n_t/n_c + p(1-p)) = 0 (z = z_a + z_b):
-    the power equation of a two-proportion z-test with treatment variance (p+x)(1-p-x). `n_units` is unused."""
-    z2 = z_sum * z_sum
-    a = n_t + z2
-    b = -z2 * (1.0 - 2.0 * p_c)
-    c = -z2 * (var_c * n_t / n_c + p_c * (1.0 - p_c))
-    return (-b + np.sqrt(b * b - 4.0 * a * c)) / (2.0 * a)
+    """Positive root of (n_t + z^2) x^2 - s z^2 (1 - 2p) x - z^2 (var_c n_t/n_c + p(1-p)) = 0 (z = z_a + z_b):
+    the power equation of a two-proportion z-test with treatment variance (p+sx)(1-p-sx); s = -1 for a metric
+    whose preferred direction is `decrease` (the effect is a drop), else +1. `n_units` is unused."""
+    # x = (h + sqrt(h^2 + 4 a g)) / (2 a) with h = -b = s z^2 (1 - 2p), g = -c; in place (whole columns).
+    z2 = np.multiply(z_sum, z_sum)
+    a = np.add(n_t, z2)
+    h = np.multiply(p_c, -2.0)
+    h += 1.0
+    h *= z2
+    if np.ndim(sign) or sign != 1.0:
+        h *= sign
+    g = np.divide(n_t, n_c)
+    g *= var_c
+    g += p_c * (1.0 - p_c)
+    g *= z2
+    g *= a
+    g *= 4.0
+    root = np.multiply(h, h)
+    root += g
+    np.sqrt(root, out=root)
+    root += h
+    a *= 2.0
+    root /= a
+    return root
 
 
 def _binary_objective(x, p, var_c, kappa, prop, n_units, z_sum):
@@ -141,3 +175,158 @@ def powered_effect_binary(
             best_x[open_[use]] = gx[use]
     out[todo] = best_x
     return out
+
+
+# ------------------------------------------------------------------------------------------- required sample size
+
+
+def required_sample_size_rows(
+    z_sum: np.ndarray,
+    effect: np.ndarray,
+    control_mean: np.ndarray,
+    control_var: np.ndarray,
+    kappa: np.ndarray,
+    binary_treatment_var: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """spotify-confidence 4.1.0 `required_sample_size` with proportion_of_total 1, vectorised.
+
+    n_t = ceil(((z_a + z_b) / |effect|)^2 (var_c / kappa + var_t)), kappa = n_c / n_t; units over both groups
+    ceil(n_t (1 + kappa)). var_t = (p + effect)(1 - p - effect) on `binary_treatment_var` rows (proportions tested
+    for superiority), else var_c (continuous metrics, and non-inferiority tests, which assume equal means).
+    Returns (units over both groups, treatment-group units)."""
+    treatment_var = np.where(
+        binary_treatment_var, (control_mean + effect) * (1 - (control_mean + effect)), control_var
+    )
+    n2 = np.ceil(np.power(z_sum / np.abs(effect), 2) * (control_var / kappa + treatment_var))
+    return np.ceil(n2 + n2 * kappa), n2
+
+
+@dataclass(frozen=True)
+class SampleSizePlan:
+    """Answer of `required_sample_size` (arrays broadcast from the inputs; 0-d for scalar inputs)."""
+
+    n_control: np.ndarray  # units in the control group
+    n_treatment: np.ndarray  # units in EACH treatment group
+    total: np.ndarray  # n_control + treatments * n_treatment
+    comparison_total: np.ndarray  # ceil(n_t (1 + kappa)): one treatment-vs-control comparison (spotify-confidence)
+    effect: np.ndarray  # absolute effect powered for (signed: negative for `decrease`)
+    adjusted_alpha: np.ndarray  # alpha of one test after the correction (one-sided level for one-sided tests)
+    adjusted_power: np.ndarray  # power after the spot-1 guardrail correction
+    alternative: str
+
+
+_ALTERNATIVES = {
+    "two-sided": 0, "two_sided": 0, "greater": 1, "increase": 1, "larger": 1, "less": -1, "decrease": -1, "smaller": -1,
+}  # fmt: skip
+
+
+def required_sample_size(
+    baseline_mean: float | np.ndarray,
+    baseline_variance: float | np.ndarray | None = None,
+    mde: float | np.ndarray = 0.01,
+    *,
+    relative: bool = True,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+    treatments: int = 1,
+    success_metrics: int = 1,
+    guardrail_metrics: int = 0,
+    non_inferiority: bool = False,
+    correction: str = "spot-1-bonferroni",
+    kappa: float = 1.0,
+) -> SampleSizePlan:
+    """Units needed for a fixed-horizon z-test of one metric to reach `power` at effect `mde`.
+
+    Args:
+        baseline_mean: control mean of the metric (a proportion when `baseline_variance` is None).
+        baseline_variance: per-unit variance of the metric; None: a proportion, variance p (1 - p).
+        mde: minimum detectable effect (> 0), relative to the baseline mean when `relative` (0.02 = 2%), else on
+            the metric's scale. With `non_inferiority` it is the non-inferiority margin (the margin plays the MDE
+            role, as in spotify-confidence).
+        alpha: family-wise significance level of the experiment.
+        power: wanted power (before the spot-1 guardrail correction).
+        alternative: 'two-sided', or one-sided 'increase'/'greater' or 'decrease'/'less'. Non-inferiority tests are
+            one-sided: give the preferred direction.
+        treatments: number of treatment groups (each compared with the control).
+        success_metrics, guardrail_metrics: number of success metrics and of guardrail (non-inferiority) metrics
+            of the experiment, for the correction.
+        non_inferiority: plan the metric as a guardrail tested for non-inferiority with margin `mde`.
+        correction: 'spot-1-bonferroni' (alpha / (treatments x max(1, success_metrics)); guardrails not counted;
+            power raised to 1 - (1 - power) / (guardrail_metrics + 1)), 'bonferroni' (alpha / (treatments x all
+            metrics)), 'holm' and 'benjamini-hochberg' (planned conservatively as Bonferroni) or 'none'.
+        kappa: allocation n_control / n_treatment (1: equal groups).
+
+    Returns:
+        SampleSizePlan: n_control, n_treatment (per treatment group), total over all groups, and the adjusted
+        alpha and power used. Formula (spotify-confidence 4.1.0 z-test): n_t = ceil((z_a + z_b)^2 / delta^2
+        (var_c / kappa + var_t)), z_a = z_{1-alpha'/2} two-sided or z_{1-alpha'} one-sided, var_t = (p + delta)
+        (1 - p - delta) for a proportion tested for superiority, else var_c; n_control = ceil(kappa n_t).
+
+    Raises:
+        ValueError: on an impossible input (mde <= 0, proportion outside (0, 1), alpha/power outside (0, 1), ...).
+    """
+    from pipelines.stats.multiple_testing import NONE, SPOT_1_BONFERRONI, normalise_correction, power_for_planning
+
+    side = _ALTERNATIVES.get(str(alternative).lower())
+    if side is None:
+        raise ValueError(f"alternative must be one of {sorted(_ALTERNATIVES)}, got {alternative!r}")
+    if non_inferiority and side == 0:
+        raise ValueError("a non-inferiority test is one-sided: give alternative 'increase' or 'decrease'")
+    correction = normalise_correction(correction)
+    for name, value in (("alpha", alpha), ("power", power)):
+        if not 0 < value < 1:
+            raise ValueError(f"{name} must lie in (0, 1), got {value}")
+    counts = (("treatments", treatments), ("success_metrics", success_metrics), ("guardrail_metrics", guardrail_metrics))
+    for name, value in counts:
+        if int(value) != value or value < (1 if name == "treatments" else 0):
+            raise ValueError(f"{name} must be a whole number >= {1 if name == 'treatments' else 0}, got {value}")
+    if success_metrics + guardrail_metrics < 1:
+        raise ValueError("need at least one success or guardrail metric")
+    if not kappa > 0:
+        raise ValueError(f"kappa must be > 0, got {kappa}")
+    mean = np.asarray(baseline_mean, float)
+    delta_in = np.asarray(mde, float)
+    binary = baseline_variance is None
+    if binary:
+        if not np.all((mean > 0) & (mean < 1)):
+            raise ValueError("a proportion baseline_mean must lie in (0, 1)")
+        variance = mean * (1 - mean)
+    else:
+        variance = np.asarray(baseline_variance, float)
+        if not np.all(np.isfinite(variance) & (variance > 0)):
+            raise ValueError("baseline_variance must be finite and > 0")
+    if not np.all(np.isfinite(delta_in) & (delta_in > 0)):
+        raise ValueError("mde must be finite and > 0")
+    if relative and not np.all(np.isfinite(mean) & (mean != 0)):
+        raise ValueError("a relative mde needs a finite, non-zero baseline_mean")
+    delta = (delta_in * np.abs(mean) if relative else delta_in) * (side if side else 1)
+    if binary and not non_inferiority and not np.all((mean + delta > 0) & (mean + delta < 1)):
+        raise ValueError("baseline proportion + mde must stay inside (0, 1)")
+
+    if correction == NONE:
+        m = 1
+    elif correction == SPOT_1_BONFERRONI:
+        m = treatments * max(1, success_metrics)
+    else:  # bonferroni, and holm / benjamini-hochberg planned as their first (Bonferroni) step
+        m = treatments * (success_metrics + guardrail_metrics)
+    adjusted_alpha = alpha / m
+    adjusted_power = power
+    if correction == SPOT_1_BONFERRONI:
+        adjusted_power = float(power_for_planning(power, guardrail_metrics, success_metrics))
+    z_alpha = special.ndtri(1.0 - adjusted_alpha / (2.0 if side == 0 else 1.0))
+    z_sum = z_alpha + special.ndtri(adjusted_power)
+    comparison_total, n_t = required_sample_size_rows(
+        z_sum, delta, mean, variance, np.asarray(kappa, float), np.asarray(binary and not non_inferiority)
+    )
+    n_c = np.ceil(kappa * n_t)
+    return SampleSizePlan(
+        n_control=n_c,
+        n_treatment=n_t,
+        total=n_c + treatments * n_t,
+        comparison_total=comparison_total,
+        effect=delta,
+        adjusted_alpha=np.asarray(adjusted_alpha),
+        adjusted_power=np.asarray(adjusted_power),
+        alternative={0: "two-sided", 1: "greater", -1: "less"}[side],
+    )

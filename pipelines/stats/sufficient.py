@@ -14,21 +14,31 @@ VARIANCE_NOISE_FLOOR = 1e-12
 
 def moments(n: np.ndarray, total: np.ndarray, sum_sq: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and per-unit variance: p(1-p) for proportions, (sum_sq - sum^2/n)/(n-1) for means (spotify-confidence)."""
+    binary = np.asarray(binary, bool)
+    any_binary = bool(binary.any())
+    all_binary = any_binary and bool(binary.all())
     with np.errstate(all="ignore"):
         mean = total / n
-        sample = (sum_sq - total * mean) / (n - 1.0)
-        variance = np.where(binary, mean * (1.0 - mean), sample)
+        if all_binary:  # one formula for every row: skip the other
+            variance = mean * (1.0 - mean)
+        else:
+            variance = (sum_sq - total * mean) / (n - 1.0)
+            if any_binary:
+                variance = np.where(binary, mean * (1.0 - mean), variance)
         noise = np.abs(variance) <= VARIANCE_NOISE_FLOOR * np.abs(sum_sq / n)
-    return mean, np.where(noise, 0.0, variance)
+    if noise.any():
+        variance = np.where(noise, 0.0, variance)
+    return mean, variance
 
 
 def impossible(n: np.ndarray, total: np.ndarray, sum_sq: np.ndarray, binary: np.ndarray) -> np.ndarray:
     """Sufficient statistics no real data can give: missing, negative n, a proportion outside [0, n], or
     sum^2 > n sum_sq (a negative variance, by Cauchy-Schwarz; rounding noise allowed)."""
+    binary = np.asarray(binary, bool)
     with np.errstate(all="ignore"):
-        slack = 1e-9 * total * total + 1e-12
-        return (
-            ~np.isfinite(n) | ~np.isfinite(total) | ~np.isfinite(sum_sq) | (n < 0)
-            | (binary & ((total < 0) | (total > n)))
-            | ((n > 0) & (total * total - n * sum_sq > slack))
-        )  # fmt: skip
+        square = total * total
+        bad = ~(np.isfinite(n) & np.isfinite(total) & np.isfinite(sum_sq)) | (n < 0)
+        bad |= (n > 0) & (square - n * sum_sq > 1e-9 * square + 1e-12)
+        if binary.any():  # proportions only
+            bad |= binary & ((total < 0) | (total > n))
+    return bad

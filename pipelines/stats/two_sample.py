@@ -73,4 +73,6 @@ def relative_interval(
     lo = lower / mean_control
     hi = upper / mean_control
     # A negative control mean flips the bounds; keep lower <= upper.
+    if not (np.asarray(mean_control) < 0).any():
+        return rel, lo, hi
     return rel, np.fmin(lo, hi), np.fmax(lo, hi)
