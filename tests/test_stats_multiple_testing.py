@@ -272,3 +272,19 @@ def test_stepwise_powered_effect_uses_bonferroni_alpha() -> None:
     bonf = compare(stats, correction="bonferroni")
     for method in ("holm", "bh"):
         np.testing.assert_allclose(compare(stats, correction=method)["powered_effect"], bonf["powered_effect"], rtol=1e-12)
+
+
+def test_risk_aware_rule_does_not_count_deterioration_only_metrics() -> None:
+    """Alpha is split over success metrics only; a metric tested for harm only neither takes alpha nor power."""
+    frame = stats_frame({"a": 1}, metrics=3).with_columns(
+        role=pl.col("metric_id").replace_strict({"m0": "success", "m1": "guardrail", "m2": "deterioration"}),
+        non_inferiority_margin=pl.when(pl.col("metric_id") == "m1").then(0.05),
+        preferred_direction=pl.lit("increase"),
+    )
+    out = compare(frame, alpha=0.05, correction="spot-1-bonferroni", power=0.8)
+    by_metric = {r["metric_id"]: r for r in out.to_dicts()}
+    # One success metric and one treatment: the whole alpha (spot-1 reports a directional test two-sided at 2 alpha).
+    assert by_metric["m0"]["adjusted_alpha"] == pytest.approx(2 * 0.05)
+    assert by_metric["m0"]["adjusted_power"] == pytest.approx(1 - 0.2 / 2)  # one guardrail
+    without_role = compare(frame.drop("role"), alpha=0.05, correction="spot-1-bonferroni", power=0.8)
+    assert {r["metric_id"]: r for r in without_role.to_dicts()}["m0"]["adjusted_alpha"] == pytest.approx(2 * 0.05 / 2)

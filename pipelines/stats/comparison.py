@@ -69,6 +69,8 @@ from pipelines.stats.two_sample import (  # noqa: F401  (re-exported names other
 )
 
 OK = "ok"
+ROLE = "role"  # optional: success, guardrail or deterioration (tested for harm only)
+DETERIORATION_ONLY = "deterioration"
 ZERO_MEAN_MARGIN = "a relative non-inferiority margin needs a non-zero control mean"
 BASE_KEY = ("experiment_id", "metric_id", "as_of_date")
 SEGMENT = "segment"
@@ -117,7 +119,7 @@ def pair_variants(stats: pl.DataFrame) -> pl.DataFrame:
     if missing:
         raise ValueError(f"compare: missing input columns {missing}")
     key = comparison_key(stats)
-    options = [c for c in ("alpha", "method") if c in stats.columns]
+    options = [c for c in ("alpha", "method", ROLE) if c in stats.columns]
     hypothesis = [c for c in HYPOTHESIS_COLUMNS if c in stats.columns]
     is_control = pl.col("is_control").fill_null(False)
     controls = stats.filter(is_control).select(
@@ -302,6 +304,9 @@ def analyse(
     direction = hyp.direction
     directional = hyp.present and bool(direction.any())
     guardrail = hyp.is_guardrail
+    # Deterioration-only metrics are tested for harm only: the risk-aware rule counts them neither as success
+    # metrics (for alpha) nor as guardrails (for power).
+    uncounted = (pairs.get_column(ROLE) == DETERIORATION_ONLY).fill_null(False).to_numpy() if ROLE in pairs.columns else None
 
     with np.errstate(all="ignore"):
         m_c, v_c = moments(n_c, s_c, q_c, binary)
@@ -352,7 +357,7 @@ def analyse(
             adjusted_alpha, adjusted_p, significant = step.threshold, step.adjusted_p, step.significant
             interval_alpha, power_alpha = step.interval_alpha, row_alpha / step.m
         else:
-            m = family_sizes(pairs, fam, correction, guardrail=guardrail, ids=ids)
+            m = family_sizes(pairs, fam, correction, guardrail=guardrail, uncounted=uncounted, ids=ids)
             adjusted_alpha = row_alpha / m
             adjusted_p = np.minimum(p_value * m, 1.0)
             significant = None  # p < adjusted_alpha, evaluated on the output columns below
@@ -364,7 +369,7 @@ def analyse(
         # and the adjusted power; on z rows the adjusted critical value is z_a when the interval level is it.
         adj_power = float(power)
         if spot1:
-            adj_power = adjusted_power(pairs, fam, correction, power, guardrail=guardrail, ids=ids)
+            adj_power = adjusted_power(pairs, fam, correction, power, guardrail=guardrail, uncounted=uncounted, ids=ids)
         z_alpha = q_adjusted if power_alpha is interval_alpha else quantile(power_alpha, np.inf, False, alternative)
         z_sum = z_alpha + (special.ndtri(adj_power) if spot1 else special.ndtri(power))
         z_rows = inference_ok & ~is_t

@@ -121,34 +121,42 @@ def family_sizes(
     correction: str = BONFERRONI,
     *,
     guardrail: np.ndarray | None = None,
+    uncounted: np.ndarray | None = None,
     treatment: str = "treatment",
     metric: str = "metric_id",
     ids: np.ndarray | None = None,
 ) -> np.ndarray:
-    """`family_size` as a float64 NumPy array (the engine's form)."""
+    """`family_size` as a float64 NumPy array (the engine's form); `uncounted` rows (deterioration-only metrics)
+    count neither as success metrics nor as guardrails under spot-1."""
     correction = normalise_correction(correction)
     if correction == NONE:
         return np.ones(comparisons.height)
     ids = family_index(comparisons, family) if ids is None else ids
     if correction != SPOT_1_BONFERRONI:
         return _count(ids).astype(float)
-    treatments, success, _ = _spot1_counts(comparisons, ids, guardrail, treatment, metric)
+    treatments, success, _ = _spot1_counts(comparisons, ids, guardrail, treatment, metric, uncounted)
     return (treatments * np.maximum(success, 1)).astype(float)
 
 
 def _spot1_counts(
-    comparisons: pl.DataFrame, ids: np.ndarray, guardrail: np.ndarray | None, treatment: str, metric: str
+    comparisons: pl.DataFrame,
+    ids: np.ndarray,
+    guardrail: np.ndarray | None,
+    treatment: str,
+    metric: str,
+    uncounted: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: distinct treatments, success metrics and guardrail metrics of its family."""
     missing = [c for c in (treatment, metric) if c not in comparisons.columns]
     if missing:
         raise ValueError(f"spot-1-bonferroni needs columns {missing} to count treatments and metrics")
     guard = np.zeros(comparisons.height, bool) if guardrail is None else np.asarray(guardrail, bool)
+    counted = np.ones(comparisons.height, bool) if uncounted is None else ~np.asarray(uncounted, bool)
     metrics = comparisons.get_column(metric)
     return (
         _distinct(ids, comparisons.get_column(treatment)),
-        _distinct(ids, metrics, ~guard),
-        _distinct(ids, metrics, guard),
+        _distinct(ids, metrics, ~guard & counted),
+        _distinct(ids, metrics, guard & counted),
     )
 
 
@@ -159,6 +167,7 @@ def adjusted_power(
     power: float,
     *,
     guardrail: np.ndarray | None = None,
+    uncounted: np.ndarray | None = None,
     treatment: str = "treatment",
     metric: str = "metric_id",
     ids: np.ndarray | None = None,
@@ -168,7 +177,7 @@ def adjusted_power(
     if normalise_correction(correction) != SPOT_1_BONFERRONI:
         return np.full(comparisons.height, float(power))
     ids = family_index(comparisons, family) if ids is None else ids
-    _, success, guardrails = _spot1_counts(comparisons, ids, guardrail, treatment, metric)
+    _, success, guardrails = _spot1_counts(comparisons, ids, guardrail, treatment, metric, uncounted)
     return power_for_planning(power, guardrails, success)
 
 
