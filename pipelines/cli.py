@@ -112,9 +112,17 @@ def _run_summary(result, elapsed: float) -> str:
 def results(
     experiment: Annotated[str | None, typer.Option(help="Show one experiment only.")] = None,
 ) -> None:
-    """Print the latest look of every experiment: effects, intervals, p-values, health."""
+    """Print the latest look of every experiment: effects, intervals, p-values, health and decisions."""
     path = export_warehouse_path()
+    if not path.exists():
+        console.print(f"[red]no warehouse at {path}[/red]: run `verdict simulate` and `verdict run` first")
+        raise typer.Exit(1)
     with connect(path, read_only=True) as con:
+        tables = {r[0] for r in con.sql("select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
+        missing = sorted({"experiment_results", "experiment_health", "experiment_decisions"} - tables)
+        if missing:
+            console.print(f"[red]{path} has no {', '.join(missing)}[/red]: run `verdict run` first")
+            raise typer.Exit(1)
         latest = read_frame(
             con,
             """
@@ -129,6 +137,13 @@ def results(
             qualify as_of_date = max(as_of_date) over (partition by experiment_id)
             """,
         )
+        decisions = read_frame(
+            con,
+            """
+            select * from main.experiment_decisions
+            qualify as_of_date = max(as_of_date) over (partition by experiment_id)
+            """,
+        )
     if experiment is not None:
         latest = latest.filter(pl.col("experiment_id") == experiment)
         if latest.is_empty():
@@ -137,6 +152,7 @@ def results(
     for experiment_id in sorted(latest["experiment_id"].unique()):
         console.print(_results_table(latest.filter(pl.col("experiment_id") == experiment_id)))
         console.print(_health_line(health.filter(pl.col("experiment_id") == experiment_id)))
+        console.print(_decision_lines(decisions.filter(pl.col("experiment_id") == experiment_id)))
         console.print()
 
 
@@ -151,24 +167,39 @@ def _fmt_num(value: float | None) -> str:
 def _results_table(rows: pl.DataFrame) -> Table:
     """One experiment's latest look as a rich table."""
     first = rows.row(0, named=True)
-    table = Table(title=f"{first['experiment_id']}  (as of {first['as_of_date']}, vs {first['control']})", title_justify="left")
-    confidence = f"{1 - first['alpha']:.0%}"
-    columns = ("metric", "role", "treatment", "units", "mean", "relative effect", f"{confidence} CI", "p-value", "significant")
+    design = {"none": "fixed horizon", "group_sequential": "group-sequential", "confidence_sequence": "confidence sequence"}
+    title = (
+        f"{first['experiment_id']}  (as of {first['as_of_date']}, vs {first['control']}; "
+        f"{design.get(first['sequential_method'], first['sequential_method'])}, {first['correction']} correction)"
+    )
+    table = Table(title=title, title_justify="left")
+    columns = ("metric", "role", "treatment", "units", "mean", "relative effect", "CI", "p-value", "significant")
     for column in columns:
         table.add_column(column, justify="left" if column in ("metric", "role", "treatment") else "right", no_wrap=True)
     for r in rows.sort(["metric_id", "treatment"]).iter_rows(named=True):
         ci = f"[{_fmt_pct(r['relative_ci_lower'])}, {_fmt_pct(r['relative_ci_upper'])}]"
         significant = "no"
         if r["is_significant"]:
-            significant = "[green]yes[/green]" if (r["estimate"] or 0) > 0 else "[red]yes[/red]"
+            significant = "[green]yes[/green]" if r["is_significant_preferred"] else "[red]yes[/red]"
         table.add_row(
             r["metric_id"], r["role"] or "", r["treatment"], f"{r['n_control']:,} / {r['n_treatment']:,}",
             f"{_fmt_num(r['mean_control'])} -> {_fmt_num(r['mean_treatment'])}",
             _fmt_pct(r["relative_estimate"]), ci,
             "n/a" if r["p_value"] is None else f"{r['p_value']:.2g}", significant,
         )
-    table.caption = "significant: p-value below the Bonferroni-adjusted alpha (metrics x treatments)"
+    table.caption = (
+        "CI and p-value: the metric's own test before correction (risk-aware: two-sided at 2 alpha, its preferred-side "
+        "bound one-sided at alpha); significant: after correction and sequential adjustment, green on the preferred side"
+    )
     return table
+
+
+def _decision_lines(rows: pl.DataFrame) -> str:
+    colour = {"ship": "green", "abort": "red", "end": "yellow", "continue": "white"}
+    return "\n".join(
+        f"decision  {r['treatment']}: [bold {colour[r['decision']]}]{r['decision'].upper()}[/] ({r['reason']})"
+        for r in rows.sort("treatment").iter_rows(named=True)
+    )
 
 
 def _health_line(rows: pl.DataFrame) -> str:

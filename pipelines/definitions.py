@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.assets.analysis import experiment_health_asset, experiment_results_asset, sample_ratio_mismatch_check
+from pipelines.assets.analysis import (
+    experiment_decisions_asset,
+    experiment_health_asset,
+    experiment_results_asset,
+    sample_ratio_mismatch_check,
+)
 from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.assets.raw import raw_tables
 from pipelines.assets.registry import experiment_registry
@@ -34,7 +39,10 @@ def build_defs() -> dg.Definitions:
     """The definitions, bound to the warehouse file that $VERDICT_WAREHOUSE names (or the default)."""
     warehouse = export_warehouse_path()
     return dg.Definitions(
-        assets=[*raw_tables, experiment_registry, verdict_dbt_models, experiment_results_asset, experiment_health_asset],
+        assets=[
+            *raw_tables, experiment_registry, verdict_dbt_models,
+            experiment_results_asset, experiment_health_asset, experiment_decisions_asset,
+        ],  # fmt: skip
         asset_checks=[sample_ratio_mismatch_check],
         jobs=[nightly_analysis],
         schedules=[nightly_schedule],

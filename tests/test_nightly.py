@@ -98,6 +98,38 @@ def test_srm_fails_only_for_the_broken_split(con, nightly_run):
     assert check.metadata["failing_experiments"].value == ["onboarding_flow"]
 
 
+def test_decisions_tell_the_planted_story(con):
+    decisions = latest(con, "experiment_decisions")
+    by = {(r["experiment_id"], r["treatment"]): r for r in decisions.iter_rows(named=True)}
+    assert by[("checkout_redesign", "upsell")]["decision"] == "abort"
+    assert "minutes_played" in by[("checkout_redesign", "upsell")]["reason"]
+    assert by[("checkout_redesign", "compact")]["decision"] == "ship"
+    assert by[("onboarding_flow", "short_flow")]["decision"] == "abort"
+    assert "sample_ratio_mismatch" in by[("onboarding_flow", "short_flow")]["reason"]
+    assert by[("aa_homepage_copy", "treatment")]["decision"] in ("continue", "end")
+    assert by[("playlist_recs", "new_model")]["decision"] in ("ship", "continue")
+    assert "minutes_played" in by[("playlist_recs", "new_model")]["reason"]
+
+
+def test_sequential_designs_reach_the_results(con):
+    results = latest(con, "experiment_results")
+    gst = results.filter(experiment_id="playlist_recs")
+    assert (gst["sequential_method"] == "group_sequential").all()
+    assert gst["critical_value"].null_count() == 0 and (gst["information_fraction"] > 0).all()
+    cs = results.filter(experiment_id="aa_homepage_copy")
+    assert (cs["sequential_method"] == "confidence_sequence").all()
+    assert cs["always_valid_p_value"].null_count() == 0 and (cs["sequential_tuning"] == 20000).all()
+    fixed = results.filter(experiment_id="checkout_redesign")
+    assert fixed["critical_value"].null_count() == fixed.height
+
+
+def test_aa_test_is_never_significant_under_its_confidence_sequence(con):
+    """The A/A experiment is analysed with an always-valid confidence sequence, so peeking at every look is safe."""
+    aa = read_frame(con, "select * from main.experiment_results where experiment_id = 'aa_homepage_copy'")
+    assert aa["as_of_date"].n_unique() > 10
+    assert not aa["is_significant"].any()
+
+
 def test_health_table_shape(con):
     health = read_frame(con, "select * from main.experiment_health")
     assert set(health.columns) >= {"experiment_id", "as_of_date", "check_name", "status", "value", "detail"}

@@ -1,46 +1,175 @@
-"""Experiment results: every treatment-vs-control comparison of every metric at every as-of date."""
+"""Experiment results: every treatment-vs-control comparison of every metric at every as-of date, tested as the
+experiment's spec says (hypothesis per metric role, multiple-testing correction, sequential method)."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
-from pipelines.stats import compare
+from pipelines.stats import compare, confidence_sequence, group_sequential_bounds
+from pipelines.stats.sequential import Spending
 
 # Below this many units in either group the Welch t-test replaces the z-test.
 SMALL_SAMPLE_UNITS = 100
 
+# Spec names of the corrections -> the engine's.
+ENGINE_CORRECTION = {
+    "risk_aware": "spot-1-bonferroni",
+    "bonferroni": "bonferroni",
+    "holm": "holm",
+    "benjamini_hochberg": "benjamini-hochberg",
+}
+FAMILY = ("experiment_id", "as_of_date")
+COMPARISON = ["experiment_id", "metric_id", "treatment"]
+
 RESULT_COLUMNS = [
     "experiment_id", "metric_id", "role", "control", "treatment", "as_of_date", "metric_type", "method",
+    "preference", "alternative", "null_hypothesis", "correction", "sequential_method",
     "n_control", "n_treatment", "mean_control", "mean_treatment",
     "estimate", "std_error", "ci_lower", "ci_upper",
     "relative_estimate", "relative_ci_lower", "relative_ci_upper",
     "p_value", "alpha", "adjusted_alpha", "adjusted_p_value", "adjusted_ci_lower", "adjusted_ci_upper",
-    "is_significant", "powered_effect", "status", "status_reason",
-]
+    "information_fraction", "critical_value", "sequential_tuning", "always_valid_p_value",
+    "is_significant", "is_significant_preferred", "deterioration_p_value", "is_deteriorating",
+    "powered_effect", "adjusted_power", "minimum_detectable_effect", "required_sample_size", "is_powered",
+    "status", "status_reason",
+]  # fmt: skip
 
 SUFFICIENT_STATS_QUERY = """
 select
     stats.experiment_id, stats.metric_id, stats.variant, stats.is_control, stats.as_of_date,
-    stats.metric_type, stats.n, stats.sum, stats.sum_sq, experiments.alpha
+    stats.metric_type, stats.n, stats.sum, stats.sum_sq,
+    experiments.alpha, experiments.power, experiments.correction, experiments.sequential_method,
+    experiments.planned_units, experiments.spending, experiments.spending_rho, experiments.sequential_tuning,
+    metrics.role, metrics.minimum_detectable_effect, metrics.non_inferiority_margin, metrics.preferred_direction
 from marts.metric_sufficient_stats as stats
 inner join staging.stg_experiments as experiments using (experiment_id)
+inner join staging.stg_experiment_metrics as metrics using (experiment_id, metric_id)
 """
 
-ROLES_QUERY = "select experiment_id, metric_id, role from staging.stg_experiment_metrics"
+DESIGN_COLUMNS = [
+    "experiment_id", "role", "metric_id", "minimum_detectable_effect", "power", "correction", "sequential_method", "planned_units", "spending",
+    "spending_rho", "sequential_tuning",
+]  # fmt: skip
 
 
 def with_method(stats: pl.DataFrame) -> pl.DataFrame:
     """Choose the test per comparison: Welch t when a group is small, z otherwise."""
-    key = ["experiment_id", "metric_id", "as_of_date"]
-    small = pl.col("n").min().over(key) < SMALL_SAMPLE_UNITS
+    small = pl.col("n").min().over(["experiment_id", "metric_id", "as_of_date"]) < SMALL_SAMPLE_UNITS
     return stats.with_columns(method=pl.when(small).then(pl.lit("t")).otherwise(pl.lit("z")))
 
 
-def experiment_results(stats: pl.DataFrame, roles: pl.DataFrame) -> pl.DataFrame:
-    """Compare each treatment with its control; Bonferroni within each experiment and as-of date."""
-    compared = compare(with_method(stats), family=("experiment_id", "as_of_date"))
+def fixed_horizon(stats: pl.DataFrame) -> pl.DataFrame:
+    """The engine on every look, one call per distinct (correction, power): never per comparison."""
+    rows = with_method(stats).with_columns(
+        non_inferiority_margin=pl.when(pl.col("role") == "guardrail").then(pl.col("non_inferiority_margin"))
+    )
+    design = stats.select(DESIGN_COLUMNS).unique(["experiment_id", "metric_id"])
+    parts = [
+        compare(
+            group.drop("power", "correction"),
+            power=power, correction=ENGINE_CORRECTION[correction], family=FAMILY,
+        )  # fmt: skip
+        for (correction, power), group in rows.group_by(["correction", "power"])
+    ]
+    return pl.concat(parts, how="diagonal_relaxed").join(design, on=["experiment_id", "metric_id"], how="left")
+
+
+def spent_alpha(results: pl.DataFrame) -> pl.Expr:
+    """The two-sided level a sequential bound spends: the adjusted alpha, doubled for a one-sided test unless the
+    risk-aware correction already reports directional tests two-sided at twice the level."""
+    one_sided = (pl.col("alternative") != "two-sided") & (pl.col("correction") != "risk_aware")
+    return pl.when(one_sided).then(2 * pl.col("adjusted_alpha")).otherwise(pl.col("adjusted_alpha"))
+
+
+def _rejects(z: pl.Expr, bound: pl.Expr) -> pl.Expr:
+    """Does the standardised distance from the null cross the bound on the tested side(s)."""
     return (
-        compared.join(roles, on=["experiment_id", "metric_id"], how="left")
+        pl.when(pl.col("alternative") == "greater").then(z >= bound)
+        .when(pl.col("alternative") == "less").then(z <= -bound)
+        .otherwise(z.abs() >= bound)
+    )  # fmt: skip
+
+
+def _preferred(significant: pl.Expr) -> pl.Expr:
+    """Significant on the preferred side of the null (a two-sided test with no preference: significant)."""
+    side = pl.col("estimate") - pl.col("null_hypothesis")
+    return (
+        pl.when(pl.col("preference") == "increase").then(significant & (side > 0))
+        .when(pl.col("preference") == "decrease").then(significant & (side < 0))
+        .otherwise(significant)
+    )  # fmt: skip
+
+
+def group_sequential(results: pl.DataFrame) -> pl.DataFrame:
+    """Lan-DeMets bounds over each comparison's daily looks (information = units / planned units), per its spec."""
+    looks = results.with_columns(
+        information_fraction=(pl.col("n_control") + pl.col("n_treatment")) / pl.col("planned_units"),
+        spent_alpha=spent_alpha(results),
+    )
+    parts = []
+    for (spending, rho), group in looks.group_by(["spending", "spending_rho"]):
+        function = Spending(spending, rho) if spending == "power" else Spending(spending)  # rho: power family only
+        parts.append(
+            group_sequential_bounds(group, by=COMPARISON, alpha="spent_alpha", spending=function, order="as_of_date")
+        )
+    bounded = pl.concat(parts)
+    z = (pl.col("estimate") - pl.col("null_hypothesis")) / pl.col("std_error")
+    significant = _rejects(z, pl.col("critical_value"))
+    return bounded.with_columns(
+        is_significant=significant,
+        is_significant_preferred=_preferred(significant),
+        adjusted_ci_lower=pl.col("estimate") - pl.col("critical_value") * pl.col("std_error"),
+        adjusted_ci_upper=pl.col("estimate") + pl.col("critical_value") * pl.col("std_error"),
+    ).drop("spent_alpha")
+
+
+def confidence_sequences(results: pl.DataFrame) -> pl.DataFrame:
+    """Always-valid intervals and p-values (asymptotic confidence sequences) at every look."""
+    level = results.select(spent_alpha(results)).to_series().to_numpy()
+    sequence = confidence_sequence(
+        results.get_column("estimate").cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        results.get_column("std_error").cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        (results.get_column("n_control") + results.get_column("n_treatment")).cast(pl.Float64).to_numpy(),
+        level,
+        results.get_column("sequential_tuning").cast(pl.Float64).to_numpy(),
+    )
+    null = pl.col("null_hypothesis")
+    outside = (
+        pl.when(pl.col("alternative") == "greater").then(pl.col("adjusted_ci_lower") > null)
+        .when(pl.col("alternative") == "less").then(pl.col("adjusted_ci_upper") < null)
+        .otherwise((pl.col("adjusted_ci_lower") > null) | (pl.col("adjusted_ci_upper") < null))
+    )  # fmt: skip
+    return results.with_columns(
+        adjusted_ci_lower=pl.Series(sequence["ci_lower"], nan_to_null=True),
+        adjusted_ci_upper=pl.Series(sequence["ci_upper"], nan_to_null=True),
+        always_valid_p_value=pl.Series(sequence["p_value"], nan_to_null=True),
+    ).with_columns(is_significant=outside).with_columns(is_significant_preferred=_preferred(pl.col("is_significant")))
+
+
+def is_powered() -> pl.Expr:
+    """The comparison has at least the units its minimum detectable effect needs (null without an MDE)."""
+    return (pl.col("n_control") + pl.col("n_treatment")) >= pl.col("required_sample_size")
+
+
+def experiment_results(stats: pl.DataFrame) -> pl.DataFrame:
+    """Test every comparison as its experiment's design says; one row per experiment x metric x treatment x date."""
+    results = fixed_horizon(stats).with_columns(
+        information_fraction=pl.lit(None, pl.Float64),
+        critical_value=pl.lit(None, pl.Float64),
+        always_valid_p_value=pl.lit(None, pl.Float64),
+    )
+    method = pl.col("sequential_method")
+    parts = [
+        results.filter(method == "none").with_columns(sequential_tuning=pl.lit(None, pl.Float64)),
+        group_sequential(results.filter(method == "group_sequential")).with_columns(
+            sequential_tuning=pl.lit(None, pl.Float64)
+        ),
+        confidence_sequences(results.filter(method == "confidence_sequence")),
+    ]
+    return (
+        pl.concat([p.select(sorted(p.columns)) for p in parts], how="diagonal_relaxed")
+        .with_columns(is_powered=is_powered())
         .select(RESULT_COLUMNS)
         .sort(["experiment_id", "as_of_date", "metric_id", "treatment"])
     )

@@ -4,8 +4,9 @@ import dagster as dg
 import polars as pl
 from dagster_dbt import get_asset_key_for_model
 
+from pipelines.analysis.decisions import experiment_decisions
 from pipelines.analysis.health import SRM_FAIL_P_VALUE, experiment_health
-from pipelines.analysis.results import ROLES_QUERY, SUFFICIENT_STATS_QUERY, experiment_results
+from pipelines.analysis.results import SUFFICIENT_STATS_QUERY, experiment_results
 from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import read_frame, replace_table
@@ -28,8 +29,7 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
     """Treatment-vs-control estimates, intervals and p-values per metric and as-of date (`main.experiment_results`)."""
     with warehouse.connect() as con:
         stats = read_frame(con, SUFFICIENT_STATS_QUERY)
-        roles = read_frame(con, ROLES_QUERY)
-        results = experiment_results(stats, roles).with_columns(run_id=pl.lit(context.run.run_id))
+        results = experiment_results(stats).with_columns(run_id=pl.lit(context.run.run_id))
         replace_table(con, RESULTS_SCHEMA, "experiment_results", results)
     latest = results.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
     return dg.MaterializeResult(
@@ -68,6 +68,29 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
         replace_table(con, RESULTS_SCHEMA, "experiment_health", health)
     return dg.MaterializeResult(
         metadata={f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail")}
+    )
+
+
+@dg.asset(
+    name="experiment_decisions",
+    deps=["experiment_results", "experiment_health"],
+    group_name="analysis",
+    kinds={"polars", "duckdb"},
+    pool="duckdb",
+)
+def experiment_decisions_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Ship / abort / end / continue per experiment, treatment and as-of date, with the reason (`main.experiment_decisions`)."""
+    with warehouse.connect() as con:
+        results = read_frame(con, "select * from main.experiment_results")
+        health = read_frame(con, "select * from main.experiment_health")
+        decisions = experiment_decisions(results, health).with_columns(run_id=pl.lit(context.run.run_id))
+        replace_table(con, RESULTS_SCHEMA, "experiment_decisions", decisions)
+    latest = decisions.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(decisions),
+            **{f"{r['experiment_id']}/{r['treatment']}": f"{r['decision']}: {r['reason']}" for r in latest.iter_rows(named=True)},
+        }
     )
 
 
