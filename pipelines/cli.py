@@ -222,6 +222,87 @@ def demo(
     results(experiment=None)
 
 
+BASELINES_QUERY = """
+select
+    metric_id,
+    sum / n as baseline_mean,
+    case when metric_type = 'proportion' then null else (sum_sq - sum * sum / n) / (n - 1) end as baseline_variance
+from marts.metric_sufficient_stats
+where experiment_id = ? and is_control and n > 1
+qualify as_of_date = max(as_of_date) over ()
+"""
+
+DAILY_TRAFFIC_QUERY = """
+select sum(exposed_units) filter (where as_of_date = latest) / count(distinct as_of_date) as units_per_day
+from (select *, max(as_of_date) over () as latest from marts.exposure_daily_counts where experiment_id = ?)
+"""
+
+
+@app.command()
+def plan(
+    experiment: Annotated[str | None, typer.Option(help="Plan an experiment from its spec and the warehouse's baselines.")] = None,
+    baseline: Annotated[float | None, typer.Option(help="Control mean (a proportion unless --sd is given).")] = None,
+    sd: Annotated[float | None, typer.Option(help="Per-unit standard deviation of a mean metric.")] = None,
+    mde: Annotated[float, typer.Option(help="Minimum detectable effect, relative (0.02 = 2%).")] = 0.02,
+    alpha: Annotated[float, typer.Option(help="Family-wise significance level.")] = 0.05,
+    power: Annotated[float, typer.Option(help="Wanted power.")] = 0.8,
+    treatments: Annotated[int, typer.Option(help="Treatment groups besides the control.")] = 1,
+    success_metrics: Annotated[int, typer.Option(help="Success metrics of the experiment (alpha is split over them).")] = 1,
+    guardrails: Annotated[int, typer.Option(help="Guardrail metrics (raise the power each test needs).")] = 0,
+    daily_units: Annotated[float | None, typer.Option(help="Units entering per day, all groups together.")] = None,
+) -> None:
+    """How many units and days an experiment needs: per metric, and for the whole decision (the largest)."""
+    from pipelines.planning import experiment_metrics_frame, plan_metrics
+
+    if experiment is not None:
+        spec = next((s for s in _specs() if s.id == experiment), None)
+        if spec is None:
+            console.print(f"[red]no experiment {experiment!r} in {EXPERIMENTS_DIR}[/red]")
+            raise typer.Exit(2)
+        with connect(export_warehouse_path(), read_only=True) as con:
+            baselines = read_frame(con, BASELINES_QUERY, [experiment])
+            [(observed_daily_units,)] = con.sql(DAILY_TRAFFIC_QUERY, params=[experiment]).fetchall()
+        if baselines.is_empty():
+            console.print(f"[red]no control data for {experiment!r} in the warehouse yet[/red]: give --baseline instead")
+            raise typer.Exit(1)
+        metrics = experiment_metrics_frame(spec, baselines)
+        daily_units = daily_units or observed_daily_units
+        alpha, power, treatments, correction = spec.alpha, spec.power, len(spec.treatments), spec.correction.value
+    else:
+        if baseline is None:
+            console.print("[red]give --experiment, or --baseline (and --sd for a mean metric)[/red]")
+            raise typer.Exit(2)
+        roles = [role for role, count in (("success", success_metrics), ("guardrail", guardrails)) if count]
+        metrics = pl.DataFrame(
+            {"metric_id": [f"a {role} metric" for role in roles], "role": roles, "mde": [mde] * len(roles),
+             "preferred_direction": ["increase"] * len(roles), "baseline_mean": [baseline] * len(roles),
+             "baseline_variance": [None if sd is None else sd * sd] * len(roles)},
+            schema_overrides={"baseline_variance": pl.Float64},
+        )  # fmt: skip
+        correction = "risk_aware"
+    counts = {} if experiment else {"success_metrics": success_metrics, "guardrail_metrics": guardrails}
+    table = plan_metrics(metrics, alpha=alpha, power=power, treatments=treatments, correction=correction,
+                         daily_units=daily_units, **counts)  # fmt: skip
+    _print_plan(table, experiment or "planned metric", daily_units)
+
+
+def _print_plan(plan: pl.DataFrame, title: str, daily_units: float | None) -> None:
+    table = Table(title=f"Sample size for {title}", title_justify="left")
+    for column in ("metric", "role", "baseline", "sd", "MDE / margin", "units per group", "units in total", "days"):
+        table.add_column(column, justify="left" if column in ("metric", "role") else "right")
+    for r in plan.iter_rows(named=True):
+        units = "-" if r["total_units"] is None else f"{r['total_units']:,.0f}"
+        per_group = "-" if r["units_per_group"] is None else f"{r['units_per_group']:,.0f}"
+        table.add_row(r["metric_id"], r["role"], _fmt_num(r["baseline_mean"]), _fmt_num(r["baseline_sd"]),
+                      "-" if r["mde"] is None else f"{r['mde']:.1%}", per_group, units,
+                      "-" if r["days"] is None else f"{r['days']:.0f}")  # fmt: skip
+    console.print(table)
+    needed = plan["total_units"].max()
+    if needed is not None:
+        days = "" if not daily_units else f", {needed / daily_units:.1f} days at {daily_units:,.0f} units a day"
+        console.print(f"the decision needs every planned metric powered: [bold]{needed:,.0f} units[/bold]{days}")
+
+
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 validate_app = typer.Typer(help="Calibration of the statistics by simulation.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")

@@ -1,0 +1,66 @@
+"""`verdict plan`: units and days per metric, from explicit baselines or from an experiment's spec and data."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import polars as pl
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.planning import plan_metrics
+
+METRICS = pl.DataFrame(
+    {
+        "metric_id": ["conversion", "minutes", "purchases"],
+        "role": ["success", "guardrail", "deterioration"],
+        "baseline_mean": [0.2, 200.0, 0.4],
+        "baseline_variance": [None, 40_000.0, 0.5],
+        "mde": [0.05, 0.02, None],
+        "preferred_direction": ["increase", "increase", "increase"],
+    },
+    schema_overrides={"baseline_variance": pl.Float64},
+)
+
+
+def test_plan_matches_the_textbook_formula():
+    plan = {r["metric_id"]: r for r in plan_metrics(METRICS, alpha=0.05, power=0.8, treatments=1, daily_units=2_000).to_dicts()}
+    # Risk-aware: one success metric keeps the whole alpha (one-sided, preferred direction); one guardrail raises
+    # the power to 1 - 0.2 / 2.
+    z = stats.norm.ppf(0.95) + stats.norm.ppf(0.9)
+    p, x = 0.2, 0.01
+    assert plan["conversion"]["units_per_group"] == math.ceil(z**2 * (p * (1 - p) + (p + x) * (1 - p - x)) / x**2)
+    margin = 0.02 * 200.0
+    assert plan["minutes"]["units_per_group"] == pytest.approx(z**2 * 2 * 40_000 / margin**2, abs=1)
+    assert plan["purchases"]["total_units"] is None  # deterioration-only metrics need no power
+    assert plan["minutes"]["days"] == math.ceil(plan["minutes"]["total_units"] / 2_000)
+
+
+def test_more_metrics_and_treatments_need_more_units():
+    one = plan_metrics(METRICS[:1], alpha=0.05, power=0.8, treatments=1)["total_units"][0]
+    many = plan_metrics(METRICS[:1], alpha=0.05, power=0.8, treatments=3, success_metrics=4)["total_units"][0]
+    assert many > 2 * one
+
+
+def test_cli_explicit_baseline():
+    result = CliRunner().invoke(app, ["plan", "--baseline", "10", "--sd", "20", "--mde", "0.03", "--daily-units", "5000"])
+    assert result.exit_code == 0, result.output
+    assert "units in total" in result.output and "days at 5,000 units a day" in result.output
+
+
+def test_cli_plans_an_experiment_from_the_warehouse(nightly_run):
+    database, _ = nightly_run
+    result = CliRunner().invoke(app, ["plan", "--experiment", "checkout_redesign"], env={"VERDICT_WAREHOUSE": str(database)})
+    assert result.exit_code == 0, result.output
+    for metric in ("conversion", "minutes_played", "purchases"):
+        assert metric in result.output
+    assert "units a day" in result.output
+
+
+def test_cli_unknown_experiment_fails_clearly(nightly_run):
+    database, _ = nightly_run
+    result = CliRunner().invoke(app, ["plan", "--experiment", "nope"], env={"VERDICT_WAREHOUSE": str(database)})
+    assert result.exit_code == 2 and "no experiment 'nope'" in result.output
