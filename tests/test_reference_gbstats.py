@@ -175,3 +175,32 @@ def test_case_matches_gbstats(case_id: str | None) -> None:
         if not _close(got[field], expected):
             mismatches.append((field, got[field], expected))
     assert not mismatches, mismatches
+
+
+@pytest.mark.parametrize("kind", ["mean", "proportion"])
+def test_engine_default_path_matches_gbstats(kind: str) -> None:
+    """`compare` itself (Welch t, delta-method relative interval, no correction) reproduces gbstats' two-sided
+    mean and proportion cases: the nightly engine and the reference agree, not only the helper functions."""
+    _require_file()
+    from pipelines.stats import compare
+
+    cases = [c for c in _cases() if c["kind"] == kind and c["options"]["test"] == "two-sided"]
+    assert cases
+    rows = [
+        {"experiment_id": c["case_id"], "metric_id": "m", "as_of_date": 0, "variant": group,
+         "is_control": group == "control", "metric_type": "proportion" if c["binary"] else "mean",
+         "n": c[group]["n"], "sum": float(c[group]["sum"]), "sum_sq": float(c[group]["sum_sq"]),
+         "alpha": c["options"]["alpha"]}
+        for c in cases for group in ("control", "treatment")
+    ]  # fmt: skip
+    out = compare(pl.DataFrame(rows), method="t", correction="none", relative_method="delta")
+    got = {r["experiment_id"]: r for r in out.to_dicts()}
+    for case in cases:
+        relative = case["options"]["difference_type"] == "relative"
+        row = got[case["case_id"]]
+        names = ("relative_estimate", "relative_ci_lower", "relative_ci_upper") if relative else (
+            "estimate", "ci_lower", "ci_upper")  # fmt: skip
+        for field, name in zip(("estimate", "ci_lower", "ci_upper"), names):
+            assert math.isclose(row[name], case["expected"][field], rel_tol=REL_TOL, abs_tol=ABS_TOL), (case["case_id"], field)
+        if not relative:
+            assert math.isclose(row["p_value"], case["expected"]["p_value"], rel_tol=REL_TOL, abs_tol=ABS_TOL)

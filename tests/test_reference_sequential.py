@@ -97,7 +97,10 @@ def _sequential_rows(family: dict) -> dict[tuple[str, str, int], dict]:
     """compare() per look (fixed-horizon columns, Bonferroni alpha) + the group-sequential bound per comparison."""
     planned = {r["final_expected_sample_size"] for r in family["input"]}
     assert len(planned) == 1
-    out = compare(_input_frame(family), alpha=family["alpha"], method="z", power=POWER, powered_effect="confidence")
+    out = compare(
+        _input_frame(family), alpha=family["alpha"], method="z", power=POWER, powered_effect="confidence",
+        relative_method="simple",
+    )
     key = ["experiment_id", "metric_id", "treatment"]
     total = pl.col("n_control") + pl.col("n_treatment")
     out = out.with_columns(information_fraction=total / pl.max_horizontal(pl.lit(planned.pop()), total.max().over(key)))

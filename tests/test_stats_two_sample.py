@@ -89,7 +89,14 @@ def test_z_test_matches_hand_computation() -> None:
     assert r["p_value"] == pytest.approx(2 * st.norm.sf(abs(z)), rel=1e-10)
     assert (r["ci_lower"], r["ci_upper"]) == pytest.approx((0.5 - q * se, 0.5 + q * se), rel=1e-12)
     assert r["relative_estimate"] == pytest.approx(0.05, rel=1e-12)
+    # default relative interval: delta method, var = s2^2/(m1^2 n2) + s1^2 m2^2/(m1^4 n1) (Deng et al. 2018)
+    rel_se = math.sqrt(s2**2 / (m1**2 * n2) + s1**2 * m2**2 / (m1**4 * n1))
     assert (r["relative_ci_lower"], r["relative_ci_upper"]) == pytest.approx(
+        (0.05 - q * rel_se, 0.05 + q * rel_se), rel=1e-12
+    )
+    simple = compare(frame([group("control", n1, *from_moments(n1, m1, s1)), group("b", n2, *from_moments(n2, m2, s2))]),
+                     relative_method="simple").row(0, named=True)  # fmt: skip
+    assert (simple["relative_ci_lower"], simple["relative_ci_upper"]) == pytest.approx(
         ((0.5 - q * se) / m1, (0.5 + q * se) / m1), rel=1e-12
     )
     # single comparison: adjusted == unadjusted

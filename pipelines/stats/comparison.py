@@ -34,6 +34,7 @@ from pipelines.stats.hypotheses import (
     read_hypotheses,
 )
 from pipelines.stats.hypotheses import p_value as hypothesis_p_value
+from pipelines.stats.relative import delta_relative_variance
 from pipelines.stats.multiple_testing import (
     BONFERRONI,
     CORRECTIONS,
@@ -69,6 +70,8 @@ from pipelines.stats.two_sample import (  # noqa: F401  (re-exported names other
 )
 
 OK = "ok"
+DELTA, SIMPLE = "delta", "simple"
+RELATIVE_METHODS = (DELTA, SIMPLE)  # relative interval: delta method (default) or divided by the control mean
 ROLE = "role"  # optional: success, guardrail or deterioration (tested for harm only)
 DETERIORATION_ONLY = "deterioration"
 ZERO_MEAN_MARGIN = "a relative non-inferiority margin needs a non-zero control mean"
@@ -237,6 +240,7 @@ def analyse(
     correction: str = BONFERRONI,
     powered_effect: str = CLOSED_FORM,
     deterioration_alpha: float | None = None,
+    relative_method: str = DELTA,
 ) -> pl.DataFrame:
     """Z / Welch t test of every comparison row under its own hypothesis, corrected within `family`.
 
@@ -273,6 +277,8 @@ def analyse(
         raise ValueError(f"compare: unknown correction {correction!r}; available: {CORRECTIONS}") from None
     if not 0 < power < 1:
         raise ValueError(f"compare: power must lie in (0, 1), got {power}")
+    if relative_method not in RELATIVE_METHODS:
+        raise ValueError(f"compare: relative_method must be one of {RELATIVE_METHODS}, got {relative_method!r}")
     if deterioration_alpha is not None and not 0 < deterioration_alpha < 1:
         raise ValueError(f"compare: deterioration_alpha must lie in (0, 1), got {deterioration_alpha}")
     if powered_effect not in POWERED_EFFECT_CONVENTIONS:
@@ -349,7 +355,8 @@ def analyse(
         null = null_value(hyp, m_c) if hyp.present else 0.0
         alternative = alternatives(hyp, two_sided_one_sided=spot1)
         row_alpha = np.where(direction != 0, 2.0 * alphas, alphas) if spot1 and directional else alphas
-        ci_lower, ci_upper = interval(estimate, se, quantile(row_alpha, df, is_t, alternative), alternative)
+        q_row = quantile(row_alpha, df, is_t, alternative)
+        ci_lower, ci_upper = interval(estimate, se, q_row, alternative)
         p_value = hypothesis_p_value((estimate - null if hyp.present else estimate) / se, df, is_t, alternative)
 
         if correction in STEPWISE:
@@ -400,7 +407,12 @@ def analyse(
                 )[0]
 
         control_mean = m_c if all_ok else np.where(estimate_ok & (m_c != 0), m_c, np.nan)
-        relative, rel_lower, rel_upper = relative_interval(estimate, ci_lower, ci_upper, control_mean)
+        if relative_method == DELTA:  # delta-method interval of mean_t / mean_c - 1 (Deng et al. 2018)
+            relative = estimate / control_mean
+            relative_se = np.sqrt(delta_relative_variance(control_mean, v_c, n_c, m_t, v_t, n_t))
+            rel_lower, rel_upper = interval(relative, relative_se, q_row, alternative)
+        else:  # spotify-confidence: the absolute interval divided by the control mean
+            relative, rel_lower, rel_upper = relative_interval(estimate, ci_lower, ci_upper, control_mean)
 
         # Deterioration (inferiority) test of every row with a preferred direction, Bonferroni over those rows of
         # the family; rows without a preferred direction have none (null).
@@ -478,6 +490,7 @@ def compare(
     correction: str = BONFERRONI,
     powered_effect: str = CLOSED_FORM,
     deterioration_alpha: float | None = None,
+    relative_method: str = DELTA,
 ) -> pl.DataFrame:
     """Compare every treatment with its control per (experiment_id, metric_id, as_of_date[, segment]).
 
@@ -492,5 +505,6 @@ def compare(
     out = analyse(
         pair_variants(stats), alpha=alpha, method=method, power=power, family=family,
         correction=correction, powered_effect=powered_effect, deterioration_alpha=deterioration_alpha,
+        relative_method=relative_method,
     )  # fmt: skip
     return out.sort([*fam, *[k for k in key if k not in fam], "treatment"])
