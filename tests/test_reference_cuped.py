@@ -156,3 +156,32 @@ def test_cuped_family_matches_confidence(family: dict | None) -> None:
         assert got["unadjusted_std_error"] is not None and got["unadjusted_std_error"] > 0
         assert _close(got["std_error"] ** 2 / got["unadjusted_std_error"] ** 2, 1.0 - exp["variance_reduction_rate"])
     assert not mismatches, "\n".join(map(str, mismatches))
+
+
+@pytest.mark.parametrize("family", _params())
+def test_cuped_family_through_the_engine(family: dict | None) -> None:
+    """`compare` itself, given the covariate sums, reproduces every field: the nightly path, not only helpers."""
+    _require_file()
+    from pipelines.stats import compare
+
+    out = compare(_input_frame(family), alpha=family["alpha"], power=POWER, relative_method="simple")
+    rows = {(r["metric_id"], r["treatment"]): r for r in out.to_dicts()}
+    mismatches = []
+    for exp in family["expected"]:
+        got = rows[(exp["metric"], exp["treatment"])]
+        assert got["status"] == "ok", got["status_reason"]
+        scale = 1.0 if family["absolute"] else got["mean_control"]
+        actual = {
+            "difference": got["estimate"] / scale, "ci_lower": got["ci_lower"] / scale,
+            "ci_upper": got["ci_upper"] / scale, "adjusted_ci_lower": got["adjusted_ci_lower"] / scale,
+            "adjusted_ci_upper": got["adjusted_ci_upper"] / scale, "powered_effect": got["powered_effect"] / scale,
+            "p_value": got["p_value"], "adjusted_p_value": got["adjusted_p_value"],
+            "adjusted_alpha": got["adjusted_alpha"], "variance_reduction_rate": got["variance_reduction_rate"],
+        }  # fmt: skip
+        if not family["absolute"]:
+            actual |= {"difference": got["relative_estimate"], "ci_lower": got["relative_ci_lower"],
+                       "ci_upper": got["relative_ci_upper"]}  # fmt: skip
+        mismatches += [(exp["metric"], exp["treatment"], k, v, exp[k]) for k, v in actual.items() if not _close(v, exp[k])]
+        if got["is_significant"] != exp["is_significant"]:
+            mismatches.append((exp["metric"], exp["treatment"], "is_significant"))
+    assert not mismatches, "\n".join(map(str, mismatches))

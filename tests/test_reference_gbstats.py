@@ -177,10 +177,10 @@ def test_case_matches_gbstats(case_id: str | None) -> None:
     assert not mismatches, mismatches
 
 
-@pytest.mark.parametrize("kind", ["mean", "proportion"])
+@pytest.mark.parametrize("kind", ["mean", "proportion", "ratio"])
 def test_engine_default_path_matches_gbstats(kind: str) -> None:
     """`compare` itself (Welch t, delta-method relative interval, no correction) reproduces gbstats' two-sided
-    mean and proportion cases: the nightly engine and the reference agree, not only the helper functions."""
+    mean, proportion and ratio cases: the nightly engine and the reference agree, not only the helper functions."""
     _require_file()
     from pipelines.stats import compare
 
@@ -188,9 +188,11 @@ def test_engine_default_path_matches_gbstats(kind: str) -> None:
     assert cases
     rows = [
         {"experiment_id": c["case_id"], "metric_id": "m", "as_of_date": 0, "variant": group,
-         "is_control": group == "control", "metric_type": "proportion" if c["binary"] else "mean",
+         "is_control": group == "control",
+         "metric_type": "ratio" if kind == "ratio" else "proportion" if c["binary"] else "mean",
          "n": c[group]["n"], "sum": float(c[group]["sum"]), "sum_sq": float(c[group]["sum_sq"]),
-         "alpha": c["options"]["alpha"]}
+         "alpha": c["options"]["alpha"],
+         **{k: float(c[group][k]) for k in ("den_sum", "den_sum_sq", "cross_sum") if k in c[group]}}
         for c in cases for group in ("control", "treatment")
     ]  # fmt: skip
     out = compare(pl.DataFrame(rows), method="t", correction="none", relative_method="delta")

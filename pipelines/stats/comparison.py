@@ -34,7 +34,9 @@ from pipelines.stats.hypotheses import (
     read_hypotheses,
 )
 from pipelines.stats.hypotheses import p_value as hypothesis_p_value
+from pipelines.stats.ratio import metric_group_moments
 from pipelines.stats.relative import delta_relative_variance
+from pipelines.stats.variance_reduction import cuped_group_moments
 from pipelines.stats.multiple_testing import (
     BONFERRONI,
     CORRECTIONS,
@@ -71,6 +73,10 @@ from pipelines.stats.two_sample import (  # noqa: F401  (re-exported names other
 
 OK = "ok"
 DELTA, SIMPLE = "delta", "simple"
+RATIO = "ratio"
+# Per-group moments computed before pairing (ratio metrics, CUPED): used instead of the moments of n, sum, sum_sq.
+GROUP_MOMENTS = ("group_mean", "group_variance", "group_problem", "unadjusted_mean", "unadjusted_variance")
+COVARIATE = "cov_sum"
 RELATIVE_METHODS = (DELTA, SIMPLE)  # relative interval: delta method (default) or divided by the control mean
 ROLE = "role"  # optional: success, guardrail or deterioration (tested for harm only)
 DETERIORATION_ONLY = "deterioration"
@@ -124,15 +130,16 @@ def pair_variants(stats: pl.DataFrame) -> pl.DataFrame:
     key = comparison_key(stats)
     options = [c for c in ("alpha", "method", ROLE) if c in stats.columns]
     hypothesis = [c for c in HYPOTHESIS_COLUMNS if c in stats.columns]
+    sides = [*SIDES, *(c for c in GROUP_MOMENTS if c in stats.columns)]
     is_control = pl.col("is_control").fill_null(False)
     controls = stats.filter(is_control).select(
         *key, control=pl.col("variant"), metric_type_control=pl.col("metric_type"),
-        **{f"{c}_control": pl.col(c) for c in SIDES}, **{f"_{c}_of_control": pl.col(c) for c in hypothesis},
+        **{f"{c}_control": pl.col(c) for c in sides}, **{f"_{c}_of_control": pl.col(c) for c in hypothesis},
     )  # fmt: skip
     control_count = controls.group_by(key, maintain_order=False).len("n_controls")
     treatments = stats.filter(~is_control).select(
         *key, *options, *hypothesis, "metric_type", treatment=pl.col("variant"),
-        **{f"{c}_treatment": pl.col(c) for c in SIDES},
+        **{f"{c}_treatment": pl.col(c) for c in sides},
     )  # fmt: skip
     paired = (
         treatments.join(controls.unique(key, keep="first"), on=key, how="left", nulls_equal=True)
@@ -314,18 +321,33 @@ def analyse(
     # metrics (for alpha) nor as guardrails (for power).
     uncounted = (pairs.get_column(ROLE) == DETERIORATION_ONLY).fill_null(False).to_numpy() if ROLE in pairs.columns else None
 
+    precomputed = "group_mean_control" in pairs.columns
     with np.errstate(all="ignore"):
-        m_c, v_c = moments(n_c, s_c, q_c, binary)
-        m_t, v_t = moments(n_t, s_t, q_t, binary)
+        if precomputed:  # ratio metrics and CUPED: moments of the (linearised or adjusted) statistic per group
+            m_c, v_c = _floats(pairs, "group_mean_control"), _floats(pairs, "group_variance_control")
+            m_t, v_t = _floats(pairs, "group_mean_treatment"), _floats(pairs, "group_variance_treatment")
+            group_problem = (
+                pairs.get_column("group_problem_control").is_not_null()
+                | pairs.get_column("group_problem_treatment").is_not_null()
+            ).to_numpy()
+            known_type = known_type | (metric_type == RATIO).fill_null(False).to_numpy()
+            binary = binary & ~np.isfinite(m_c + m_t + v_c + v_t)  # adjusted proportions are tested as means
+        else:
+            m_c, v_c = moments(n_c, s_c, q_c, binary)
+            m_t, v_t = moments(n_t, s_t, q_t, binary)
+            group_problem = np.zeros(size, bool)
         missing_control, multiple_controls, mismatched = _pairing_problems(pairs)
+        sums_impossible = (
+            np.zeros(size, bool) if precomputed
+            else impossible(n_t, s_t, q_t, binary) | impossible(n_c, s_c, q_c, binary) & ~missing_control
+        )  # fmt: skip
         hypothesis_problem = hyp.problem
         if hyp.present:
             zero_mean_margin = flag_zero_mean_margin(hyp, m_c) & ~hyp.problem
             hypothesis_problem = hyp.problem | zero_mean_margin
         code = _status_codes(
             [
-                ("invalid_input", ~known_type | mismatched | impossible(n_t, s_t, q_t, binary)
-                 | impossible(n_c, s_c, q_c, binary) & ~missing_control),
+                ("invalid_input", ~known_type | mismatched | group_problem & ~missing_control | sums_impossible),
                 ("missing_control", missing_control),
                 ("multiple_controls", multiple_controls),
                 ("invalid_method", unknown_method),
@@ -477,7 +499,35 @@ def analyse(
     )
     if correction not in STEPWISE:  # exactly the library's rule (and no rounding through a float round-trip)
         out = out.with_columns(is_significant=pl.col("p_value") < pl.col("adjusted_alpha"))
-    return out.select(*key, *OUTPUT)
+    extra = []
+    if "unadjusted_mean_control" in pairs.columns:  # CUPED: the unadjusted test and the variance reduction beside it
+        with np.errstate(all="ignore"):
+            um_c, uv_c = _floats(pairs, "unadjusted_mean_control"), _floats(pairs, "unadjusted_variance_control")
+            um_t, uv_t = _floats(pairs, "unadjusted_mean_treatment"), _floats(pairs, "unadjusted_variance_treatment")
+            unadjusted_se = standard_error(uv_c, n_c, uv_t, n_t)
+            reduction = 1.0 - (v_c / n_c + v_t / n_t) / (uv_c / n_c + uv_t / n_t)
+        out = out.with_columns(
+            unadjusted_estimate=pl.Series(um_t - um_c, nan_to_null=True),
+            unadjusted_std_error=pl.Series(unadjusted_se, nan_to_null=True),
+            variance_reduction_rate=pl.Series(reduction, nan_to_null=True),
+        )
+        extra = ["unadjusted_estimate", "unadjusted_std_error", "variance_reduction_rate"]
+    return out.select(*key, *OUTPUT, *extra)
+
+
+def with_group_moments(stats: pl.DataFrame) -> pl.DataFrame:
+    """Per-group moments of ratio metrics (delta method) and of CUPED-adjusted metrics (one slope per metric,
+    spotify-confidence `z-test-linreg`), before pairing; plain mean and proportion input passes through."""
+    ratio = bool((stats.get_column("metric_type") == RATIO).any())
+    cuped = COVARIATE in stats.columns and stats.get_column(COVARIATE).is_not_null().any()
+    if not (ratio or cuped):
+        return stats
+    if cuped:
+        groups = cuped_group_moments(stats, key=comparison_key(stats))
+        groups = groups.with_columns(unadjusted_mean=pl.col("unadjusted_mean"), unadjusted_variance=pl.col("unadjusted_variance"))
+    else:
+        groups = metric_group_moments(stats)
+    return groups.rename({"mean": "group_mean", "variance": "group_variance", "input_problem": "group_problem"})
 
 
 def compare(
@@ -496,14 +546,17 @@ def compare(
 
     Input: one row per variant (`variant`, `is_control`, `metric_type`, `n`, `sum`, `sum_sq`; optional per-row
     `alpha`, `method` and hypothesis columns `preferred_direction`, `non_inferiority_margin[_absolute]`,
-    `minimum_detectable_effect[_absolute]`). Conventions follow spotify-confidence 4.1.0; see `analyse`.
+    `minimum_detectable_effect[_absolute]`). Ratio metrics (`metric_type` ratio) add `den_sum`, `den_sum_sq`,
+    `cross_sum`; CUPED adds the covariate's `cov_sum`, `cov_sum_sq` and `cross_sum` (sum of value x covariate),
+    and the output then carries the unadjusted estimate and the variance reduction. Conventions follow
+    spotify-confidence 4.1.0; see `analyse`.
     """
     key = comparison_key(stats)
     fam = family_key(stats, family)
     if not set(fam) <= set(key):
         raise ValueError(f"compare: family columns {sorted(set(fam) - set(key))} are not comparison-key columns {key}")
     out = analyse(
-        pair_variants(stats), alpha=alpha, method=method, power=power, family=family,
+        pair_variants(with_group_moments(stats)), alpha=alpha, method=method, power=power, family=family,
         correction=correction, powered_effect=powered_effect, deterioration_alpha=deterioration_alpha,
         relative_method=relative_method,
     )  # fmt: skip
