@@ -127,7 +127,16 @@ def test_aa_test_is_never_significant_under_its_confidence_sequence(con):
     """The A/A experiment is analysed with an always-valid confidence sequence, so peeking at every look is safe."""
     aa = read_frame(con, "select * from main.experiment_results where experiment_id = 'aa_homepage_copy'")
     assert aa["as_of_date"].n_unique() > 10
-    assert not aa["is_significant"].any()
+    # No look shows a superiority or a deterioration (a guardrail may be shown non-inferior: that is its test).
+    assert not aa.filter(pl.col("role") != "guardrail")["is_significant"].any()
+    assert not aa["is_deteriorating"].fill_null(False).any()
+
+
+def test_cuped_reduces_variance_and_keeps_the_unadjusted_result(con):
+    results = latest(con, "experiment_results").filter(metric_id="minutes_played")
+    assert results["variance_reduction_rate"].null_count() == 0
+    assert (results["variance_reduction_rate"] > 0.1).all()  # listening history predicts listening
+    assert (results["std_error"] < results["unadjusted_std_error"]).all()
 
 
 def test_health_table_shape(con):
@@ -164,10 +173,11 @@ def test_crossovers_are_excluded_and_counted(con):
 
 
 def test_sufficient_stats_match_a_brute_force_count(con):
-    """n, sum and sum_sq of one cell recomputed from clean events and first exposures."""
+    """n, sum, sum_sq and the CUPED sums of one cell recomputed from clean events and first exposures."""
     mart = con.sql(
         """
-        select n, sum, sum_sq from marts.metric_sufficient_stats
+        select n, sum, sum_sq, cov_sum, cov_sum_sq, cross_sum, units_without_history
+        from marts.metric_sufficient_stats
         where experiment_id = 'playlist_recs' and metric_id = 'minutes_played' and variant = 'new_model'
           and as_of_date = date '2026-11-10'
         """
@@ -180,17 +190,24 @@ def test_sufficient_stats_match_a_brute_force_count(con):
             group by unit_id having count(distinct variant) = 1 and min(variant) = 'new_model'
         ),
         per_unit as (
-            select e.unit_id, coalesce(sum(ev.value), 0) as value
+            select
+                e.unit_id,
+                coalesce(sum(ev.value) filter (where ev.occurred_at >= e.exposed_at), 0) as value,
+                coalesce(sum(ev.value) filter (where ev.occurred_at < e.exposed_at), 0) as covariate,
+                count(ev.value) filter (where ev.occurred_at < e.exposed_at) = 0 as no_history
             from exposures e
             left join staging.stg_events ev
               on ev.unit_id = e.unit_id and ev.event_type = 'stream'
-             and ev.occurred_at >= e.exposed_at and ev.occurred_at < timestamp '2026-11-11 00:00:00'
+             and ev.occurred_at >= e.exposed_at - interval 14 day
+             and ev.occurred_at < timestamp '2026-11-11 00:00:00'
             where e.exposed_at < timestamp '2026-11-11 00:00:00'
             group by e.unit_id
         )
-        select count(*), sum(value), sum(value * value) from per_unit
+        select count(*), sum(value), sum(value * value), sum(covariate), sum(covariate * covariate),
+               sum(value * covariate), count(*) filter (where no_history)
+        from per_unit
         """
     ).fetchall()[0]
-    assert mart[0] == brute[0]
-    assert mart[1] == pytest.approx(brute[1], rel=1e-9)
-    assert mart[2] == pytest.approx(brute[2], rel=1e-9)
+    assert mart[0] == brute[0] and mart[6] == brute[6]
+    assert mart[1:6] == pytest.approx(brute[1:6], rel=1e-9)
+    assert 0 < brute[6] < brute[0]  # some units have no history, and are counted

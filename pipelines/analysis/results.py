@@ -1,5 +1,6 @@
 """Experiment results: every treatment-vs-control comparison of every metric at every as-of date, tested as the
-experiment's spec says (hypothesis per metric role, multiple-testing correction, sequential method)."""
+experiment's spec says (hypothesis per metric role, multiple-testing correction, sequential method), with
+variance reduction (CUPED) on each metric's pre-exposure value."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ RESULT_COLUMNS = [
     "preference", "alternative", "null_hypothesis", "correction", "sequential_method",
     "n_control", "n_treatment", "mean_control", "mean_treatment",
     "estimate", "std_error", "ci_lower", "ci_upper",
+    "unadjusted_estimate", "unadjusted_std_error", "variance_reduction_rate",
     "relative_estimate", "relative_ci_lower", "relative_ci_upper",
     "p_value", "alpha", "adjusted_alpha", "adjusted_p_value", "adjusted_ci_lower", "adjusted_ci_upper",
     "information_fraction", "critical_value", "sequential_tuning", "always_valid_p_value",
@@ -38,7 +40,7 @@ RESULT_COLUMNS = [
 SUFFICIENT_STATS_QUERY = """
 select
     stats.experiment_id, stats.metric_id, stats.variant, stats.is_control, stats.as_of_date,
-    stats.metric_type, stats.n, stats.sum, stats.sum_sq,
+    stats.metric_type, stats.n, stats.sum, stats.sum_sq, stats.cov_sum, stats.cov_sum_sq, stats.cross_sum,
     experiments.alpha, experiments.power, experiments.correction, experiments.sequential_method,
     experiments.planned_units, experiments.spending, experiments.spending_rho, experiments.sequential_tuning,
     metrics.role, metrics.minimum_detectable_effect, metrics.non_inferiority_margin, metrics.preferred_direction

@@ -5,6 +5,8 @@
 -- measurements (value_change = new - old, square_change = new^2 - old^2).
 -- Windowed metrics (window_days = N): a unit enters, with the total of its first N days after exposure,
 -- on the first as-of date by whose end that window has fully elapsed.
+-- Each unit carries its pre-exposure covariate x (CUPED): it adds x and x^2 when it enters, and x times
+-- every change of its value to the cross sum.
 with exposures as (
     select * from {{ ref('int_exposures') }}
 ),
@@ -22,10 +24,17 @@ unit_metrics as (
         exposures.exposure_date,
         experiment_metrics.metric_id,
         experiment_metrics.aggregation,
-        experiment_metrics.window_days
+        experiment_metrics.window_days,
+        covariates.covariate,
+        covariates.has_history
     from exposures
     inner join experiment_metrics
         on exposures.experiment_id = experiment_metrics.experiment_id
+    inner join {{ ref('int_unit_covariates') }} as covariates
+        on
+            exposures.experiment_id = covariates.experiment_id
+            and exposures.unit_id = covariates.unit_id
+            and experiment_metrics.metric_id = covariates.metric_id
 ),
 
 daily as (
@@ -36,6 +45,7 @@ daily as (
         unit_metrics.metric_id,
         unit_metrics.aggregation,
         unit_metrics.window_days,
+        unit_metrics.covariate,
         cast(measurements.measured_at as date) as measured_date,
         case unit_metrics.aggregation
             when 'max' then max(measurements.value)
@@ -53,7 +63,7 @@ daily as (
                 or measurements.measured_at
                 < {{ dbt.dateadd('day', 'unit_metrics.window_days', 'unit_metrics.exposed_at') }}
             )
-    group by 1, 2, 3, 4, 5, 6, 7
+    group by 1, 2, 3, 4, 5, 6, 7, 8
 ),
 
 running as (
@@ -62,6 +72,7 @@ running as (
         variant,
         metric_id,
         measured_date,
+        covariate,
         case aggregation
             when 'max' then max(daily_value) over (
                 partition by experiment_id, unit_id, metric_id order by measured_date
@@ -103,6 +114,8 @@ windowed_entries as (
         unit_metrics.unit_id,
         unit_metrics.variant,
         unit_metrics.metric_id,
+        unit_metrics.covariate,
+        unit_metrics.has_history,
         {{ dbt.dateadd('day', 'unit_metrics.window_days', 'unit_metrics.exposed_at') }} as window_end,
         coalesce(window_totals.window_value, 0) as window_value
     from unit_metrics
@@ -120,8 +133,12 @@ select
     metric_id,
     exposure_date as change_date,
     1 as units_entering,
+    case when has_history then 0 else 1 end as units_without_history,
     0.0 as value_change,
-    0.0 as square_change
+    0.0 as square_change,
+    covariate as covariate_change,
+    covariate * covariate as covariate_square_change,
+    0.0 as cross_change
 from unit_metrics
 where window_days is null
 
@@ -133,8 +150,12 @@ select
     metric_id,
     measured_date as change_date,
     0 as units_entering,
+    0 as units_without_history,
     value_after - value_before as value_change,
-    value_after * value_after - value_before * value_before as square_change
+    value_after * value_after - value_before * value_before as square_change,
+    0.0 as covariate_change,
+    0.0 as covariate_square_change,
+    covariate * (value_after - value_before) as cross_change
 from running
 
 union all
@@ -150,6 +171,10 @@ select
         else cast(window_end as date)
     end as change_date,
     1 as units_entering,
+    case when has_history then 0 else 1 end as units_without_history,
     window_value as value_change,
-    window_value * window_value as square_change
+    window_value * window_value as square_change,
+    covariate as covariate_change,
+    covariate * covariate as covariate_square_change,
+    covariate * window_value as cross_change
 from windowed_entries

@@ -1,6 +1,7 @@
 -- The only data that leaves SQL for the statistics engine: sufficient statistics per
--- experiment x metric x variant x as-of date (unit count, sum and sum of squares of per-unit values),
--- accumulated from the days on which units enter and their values change.
+-- experiment x metric x variant x as-of date (unit count, sum and sum of squares of per-unit values, and
+-- for CUPED the pre-exposure covariate's sum, sum of squares and cross sum with the value), accumulated
+-- from the days on which units enter and their values change.
 with days as (
     select * from {{ ref('int_experiment_days') }}
 ),
@@ -20,8 +21,12 @@ daily_changes as (
         metric_id,
         change_date,
         sum(units_entering) as units_entering,
+        sum(units_without_history) as units_without_history,
         sum(value_change) as value_change,
-        sum(square_change) as square_change
+        sum(square_change) as square_change,
+        sum(covariate_change) as covariate_change,
+        sum(covariate_square_change) as covariate_square_change,
+        sum(cross_change) as cross_change
     from {{ ref('int_unit_metric_changes') }}
     group by 1, 2, 3, 4
 ),
@@ -35,8 +40,12 @@ cells as (
         days.as_of_date,
         experiment_metrics.metric_type,
         coalesce(daily_changes.units_entering, 0) as units_entering,
+        coalesce(daily_changes.units_without_history, 0) as units_without_history,
         coalesce(daily_changes.value_change, 0) as value_change,
-        coalesce(daily_changes.square_change, 0) as square_change
+        coalesce(daily_changes.square_change, 0) as square_change,
+        coalesce(daily_changes.covariate_change, 0) as covariate_change,
+        coalesce(daily_changes.covariate_square_change, 0) as covariate_square_change,
+        coalesce(daily_changes.cross_change, 0) as cross_change
     from days
     inner join variants
         on days.experiment_id = variants.experiment_id
@@ -60,7 +69,11 @@ accumulated as (
         metric_type,
         sum(units_entering) over cell_history as n,
         sum(value_change) over cell_history as sum,
-        sum(square_change) over cell_history as sum_sq
+        sum(square_change) over cell_history as sum_sq,
+        sum(units_without_history) over cell_history as units_without_history,
+        sum(covariate_change) over cell_history as cov_sum,
+        sum(covariate_square_change) over cell_history as cov_sum_sq,
+        sum(cross_change) over cell_history as cross_sum
     from cells
     window cell_history as (
         partition by experiment_id, metric_id, variant
@@ -78,5 +91,9 @@ select
     metric_type,
     cast(n as {{ dbt.type_bigint() }}) as n,
     cast(sum as {{ type_double() }}) as sum,
-    cast(sum_sq as {{ type_double() }}) as sum_sq
+    cast(sum_sq as {{ type_double() }}) as sum_sq,
+    cast(units_without_history as {{ dbt.type_bigint() }}) as units_without_history,
+    cast(cov_sum as {{ type_double() }}) as cov_sum,
+    cast(cov_sum_sq as {{ type_double() }}) as cov_sum_sq,
+    cast(cross_sum as {{ type_double() }}) as cross_sum
 from accumulated
