@@ -282,3 +282,29 @@ def test_unknown_convention_and_missing_columns_raise() -> None:
         cuped_pairs(frame, convention="statsmodels")
     with pytest.raises(ValueError, match="cov_sum"):
         cuped_pairs(frame.drop("cov_sum"))
+
+
+def test_ratio_metric_with_cuped_through_compare_is_calibrated() -> None:
+    """Ratio metric + covariate through `compare`: A/A rejection near alpha and a large variance reduction."""
+    import datetime as dt
+
+    from pipelines.stats import compare
+
+    rng = np.random.default_rng(11)
+    sims, n = 1000, 2000
+    rows = []
+    for variant in ("control", "treatment"):
+        x = rng.gamma(2.0, 2.0, size=(sims, n))
+        d = rng.poisson(3.0, size=(sims, n)) + 1.0
+        m = d * (2.0 + 0.5 * x) + rng.normal(0.0, 1.0, size=(sims, n))
+        sums = {"n": np.full(sims, n), "sum": m.sum(1), "sum_sq": (m * m).sum(1), "den_sum": d.sum(1),
+                "den_sum_sq": (d * d).sum(1), "cross_sum": (m * d).sum(1), "cov_sum": x.sum(1),
+                "cov_sum_sq": (x * x).sum(1), "cov_cross_sum": (m * x).sum(1), "den_cov_cross_sum": (d * x).sum(1)}  # fmt: skip
+        rows.append(pl.DataFrame({"experiment_id": np.arange(sims).astype(str), "metric_id": "rpp",
+                                  "as_of_date": dt.date(2026, 1, 1), "variant": variant,
+                                  "is_control": variant == "control", "metric_type": "ratio", **sums}))  # fmt: skip
+    out = compare(pl.concat(rows), alpha=0.05)
+    assert (out["status"] == "ok").all()
+    rate = out["is_significant"].mean()
+    assert 0.05 - 3.3 * np.sqrt(0.05 * 0.95 / sims) < rate < 0.05 + 3.3 * np.sqrt(0.05 * 0.95 / sims)
+    assert out["variance_reduction_rate"].median() > 0.5
