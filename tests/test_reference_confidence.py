@@ -28,25 +28,17 @@ Conventions of the library read from the data (and its source, `multiple_compari
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import math
-import os
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from pipelines.stats import compare, sample_ratio_mismatch
+from reference_vectors import CONFIDENCE, DATE, close, confidence_variant_rows, of_kind, params, require
 
 pytestmark = pytest.mark.reference
 
-DEFAULT_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared/reference/confidence_4_1_0.jsonl"
-REFERENCE = Path(os.environ.get("VERDICT_REFERENCE_FILE", DEFAULT_REFERENCE))
 KINDS = ("z", "t", "nim", "spot1")
 POWER = 0.8
-DATE = dt.date(2024, 1, 1)
-REL_TOL, ABS_TOL = 1e-6, 1e-9
 # Expected fields scaled by the control mean when the family has `absolute: false` (README convention).
 RELATIVE_FIELDS = {
     "difference": "relative_estimate",
@@ -56,75 +48,22 @@ RELATIVE_FIELDS = {
 SCALED_FIELDS = {"adjusted_ci_lower", "adjusted_ci_upper", "powered_effect", "null_hypothesis"}
 ABSOLUTE_FIELDS = {"difference": "estimate", "ci_lower": "ci_lower", "ci_upper": "ci_upper"}
 DIRECT_FIELDS = ("p_value", "adjusted_p_value", "adjusted_alpha", "adjusted_power", "required_sample_size")
-INFINITE = {"inf": math.inf, "-inf": -math.inf}
-
-
-def _load() -> list[dict]:
-    """All families of the compared kinds in the reference file."""
-    with REFERENCE.open() as fh:
-        families = [json.loads(line) for line in fh if line.strip()]
-    return [f for f in families if f["kind"] in KINDS]
-
-
-def _params() -> list:
-    """One pytest param per family id, or a single failing param when the file is missing."""
-    if not REFERENCE.is_file():
-        return [pytest.param(None, id="reference-file-missing")]
-    return [pytest.param(f, id=f["family_id"]) for f in _load()]
-
-
-def _require_file() -> None:
-    if not REFERENCE.is_file():
-        pytest.fail(
-            f"reference file not found: {REFERENCE} (set VERDICT_REFERENCE_FILE or provide "
-            f"../shared/reference/confidence_4_1_0.jsonl next to the repository)"
-        )
-
-
-def _close(got: float | None, want: float | str) -> bool:
-    """Within the README tolerances; "inf"/"-inf" (open ends of one-sided intervals) must match exactly."""
-    want = INFINITE.get(want, want) if isinstance(want, str) else want
-    if got is None:
-        return False
-    if math.isinf(want) or math.isinf(got):
-        return got == want
-    return math.isclose(got, want, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-
-
-def _input_frame(family: dict) -> pl.DataFrame:
-    margins = family["non_inferiority_margins"] or {}
-    return pl.DataFrame(
-        {
-            "experiment_id": family["family_id"],
-            "metric_id": r["metric"],
-            "as_of_date": DATE,
-            "variant": r["group"],
-            "is_control": r["group"] == "control",
-            "metric_type": "proportion" if family["metrics"][r["metric"]] == "binary" else "mean",
-            "n": r["n"],
-            "sum": float(r["sum"]),
-            "sum_sq": float(r["sum_sq"]),
-            "preferred_direction": margins.get(r["metric"], {}).get("preferred_direction"),
-            "non_inferiority_margin": margins.get(r["metric"], {}).get("margin"),
-        }
-        for r in family["input"]
-    )
 
 
 def test_reference_file_has_every_compared_kind() -> None:
-    _require_file()
-    kinds = [f["kind"] for f in _load()]
+    require(CONFIDENCE)
+    kinds = [f["kind"] for f in of_kind(CONFIDENCE, *KINDS)]
     assert all(kinds.count(k) > 0 for k in KINDS)
 
 
-@pytest.mark.parametrize("family", _params())
+@pytest.mark.parametrize("family", params(CONFIDENCE, *KINDS))
 def test_family_matches_confidence(family: dict | None) -> None:
-    _require_file()
+    require(CONFIDENCE)
     assert family["correction_method"] in ("bonferroni", "spot-1-bonferroni")
     assert bool(family["non_inferiority_margins"]) == (family["kind"] in ("nim", "spot1"))
     method = {"z-test": "z", "t-test": "t"}[family["method"]]
     out = compare(
-        _input_frame(family), alpha=family["alpha"], method=method, power=POWER, powered_effect="confidence",
+        confidence_variant_rows(family), alpha=family["alpha"], method=method, power=POWER, powered_effect="confidence",
         correction=family["correction_method"], relative_method="simple",
     )  # fmt: skip
     rows = {(r["metric_id"], r["treatment"]): r for r in out.to_dicts()}
@@ -147,7 +86,7 @@ def test_family_matches_confidence(family: dict | None) -> None:
             if want is None:
                 if value is not None:
                     mismatches.append((exp["metric"], exp["treatment"], name, value, want))
-            elif not _close(value, want):
+            elif not close(value, want):
                 mismatches.append((exp["metric"], exp["treatment"], name, value, want))
         for name in ("is_significant", "preference"):
             if got[name] != exp[name]:
@@ -158,11 +97,11 @@ def test_family_matches_confidence(family: dict | None) -> None:
 def test_spot1_guardrail_worse_than_margin_is_flagged() -> None:
     """spot1_059: a decrease-preferred guardrail significantly ABOVE its margin is `is_significant` in the library
     (two-sided test at 2 alpha); the engine agrees there and tells the direction apart."""
-    _require_file()
-    family = next((f for f in _load() if f["family_id"] == "spot1_059"), None)
+    require(CONFIDENCE)
+    family = next((f for f in of_kind(CONFIDENCE, *KINDS) if f["family_id"] == "spot1_059"), None)
     if family is None:
         pytest.skip("spot1_059 not in this reference file")
-    out = compare(_input_frame(family), alpha=family["alpha"], correction="spot-1-bonferroni", relative_method="simple")
+    out = compare(confidence_variant_rows(family), alpha=family["alpha"], correction="spot-1-bonferroni", relative_method="simple")
     row = out.filter((pl.col("metric_id") == "metric_0") & (pl.col("treatment") == "treatment_2")).row(0, named=True)
     assert row["is_significant"] and row["alternative"] == "two-sided" and row["preference"] == "decrease"
     assert row["estimate"] > row["null_hypothesis"]
@@ -170,8 +109,8 @@ def test_spot1_guardrail_worse_than_margin_is_flagged() -> None:
 
 
 def test_sample_ratio_p_values_match_confidence() -> None:
-    _require_file()
-    families = [f for f in _load() if f["sample_ratio_test"]]
+    require(CONFIDENCE)
+    families = [f for f in of_kind(CONFIDENCE, *KINDS) if f["sample_ratio_test"]]
     counts = pl.DataFrame(
         {
             "experiment_id": f["family_id"],
@@ -189,7 +128,7 @@ def test_sample_ratio_p_values_match_confidence() -> None:
     bad = [
         (f["family_id"], got[f["family_id"]], f["sample_ratio_test"]["p_value"])
         for f in families
-        if not _close(got[f["family_id"]], f["sample_ratio_test"]["p_value"])
+        if not close(got[f["family_id"]], f["sample_ratio_test"]["p_value"])
     ]
     assert not bad, bad
     assert len(got) == len(families)

@@ -11,71 +11,25 @@ of `pipelines/stats/multiple_testing.py` and `power.py` (alpha / m with m = metr
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import math
-import os
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from scipy import special
 
+import reference_vectors as ref
 from pipelines.stats.variance_reduction import CONFIDENCE, cuped_compare
 
 pytestmark = pytest.mark.reference
 
-DEFAULT_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared/reference/confidence_4_1_0.jsonl"
-REFERENCE = Path(os.environ.get("VERDICT_REFERENCE_FILE", DEFAULT_REFERENCE))
 KIND = "cuped"
 POWER = 0.8
-DATE = dt.date(2024, 1, 1)
-REL_TOL, ABS_TOL = 1e-6, 1e-9
 KEY = ["experiment_id", "metric_id", "as_of_date"]
-
-
-def _load() -> list[dict]:
-    with REFERENCE.open() as fh:
-        return [f for f in (json.loads(line) for line in fh if line.strip()) if f["kind"] == KIND]
-
-
-def _params() -> list:
-    if not REFERENCE.is_file():
-        return [pytest.param(None, id="reference-file-missing")]
-    return [pytest.param(f, id=f["family_id"]) for f in _load()]
-
-
-def _require_file() -> None:
-    if not REFERENCE.is_file():
-        pytest.fail(
-            f"reference file not found: {REFERENCE} (set VERDICT_REFERENCE_FILE or provide "
-            f"../shared/reference/confidence_4_1_0.jsonl next to the repository)"
-        )
-
-
-def _close(got: float | None, want: float) -> bool:
-    return got is not None and math.isclose(got, want, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-
-
-def _input_frame(family: dict) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "experiment_id": family["family_id"],
-            "metric_id": r["metric"],
-            "as_of_date": DATE,
-            "variant": r["group"],
-            "is_control": r["group"] == "control",
-            "metric_type": "proportion" if family["metrics"][r["metric"]] == "binary" else "mean",
-            **{k: float(r[k]) for k in ("n", "sum", "sum_sq", "cov_sum", "cov_sum_sq", "cross_sum")},
-        }
-        for r in family["input"]
-    )
 
 
 def _analyse(family: dict) -> pl.DataFrame:
     """CUPED z-test, then Bonferroni over metrics x treatments, adjusted CIs and the powered effect."""
-    out = cuped_compare(_input_frame(family), convention=CONFIDENCE, alpha=family["alpha"])
+    out = cuped_compare(ref.confidence_variant_rows(family), convention=CONFIDENCE, alpha=family["alpha"])
     m = pl.len().over("experiment_id")  # comparisons in the family: metrics x treatments (spotify-confidence)
     out = out.with_columns(
         adjusted_alpha=family["alpha"] / m, adjusted_p_value=(pl.col("p_value") * m).clip(upper_bound=1.0)
@@ -105,14 +59,14 @@ def _analyse(family: dict) -> pl.DataFrame:
 
 
 def test_reference_file_has_cuped_families() -> None:
-    _require_file()
-    families = _load()
+    ref.require(ref.CONFIDENCE)
+    families = ref.of_kind(ref.CONFIDENCE, KIND)
     assert families and all(f["method"] == "z-test-linreg" for f in families)
 
 
-@pytest.mark.parametrize("family", _params())
+@pytest.mark.parametrize("family", ref.params(ref.CONFIDENCE, KIND))
 def test_cuped_family_matches_confidence(family: dict | None) -> None:
-    _require_file()
+    ref.require(ref.CONFIDENCE)
     assert family["correction_method"] == "bonferroni" and not family["non_inferiority_margins"]
     out = _analyse(family)
     rows = {(r["metric_id"], r["treatment"]): r for r in out.to_dicts()}
@@ -142,29 +96,29 @@ def test_cuped_family_matches_confidence(family: dict | None) -> None:
         if not family["absolute"]:  # the engine's relative columns must agree with the scaled ones
             actual |= {"difference": got["relative_estimate"], "ci_lower": got["relative_ci_lower"],
                        "ci_upper": got["relative_ci_upper"]}  # fmt: skip
-            assert _close(got["relative_p_value"], exp["p_value"])
+            assert ref.close(got["relative_p_value"], exp["p_value"])
         for name, value in actual.items():
-            if not _close(value, exp[name]):
+            if not ref.close(value, exp[name]):
                 mismatches.append((exp["metric"], exp["treatment"], name, value, exp[name]))
         if got["is_significant"] != exp["is_significant"]:
             mismatches.append((exp["metric"], exp["treatment"], "is_significant", got["is_significant"], exp["is_significant"]))
         # Two-sided H0: difference == 0, unadjusted power, no required sample size in these families.
         assert exp["null_hypothesis"] == 0.0 and exp["preference"] == "two-sided"
-        assert _close(POWER, exp["adjusted_power"])
+        assert ref.close(POWER, exp["adjusted_power"])
         assert exp["required_sample_size"] is None
         # The unadjusted test is kept beside the adjusted one, and CUPED did not change the estimand's scale.
         assert got["unadjusted_std_error"] is not None and got["unadjusted_std_error"] > 0
-        assert _close(got["std_error"] ** 2 / got["unadjusted_std_error"] ** 2, 1.0 - exp["variance_reduction_rate"])
+        assert ref.close(got["std_error"] ** 2 / got["unadjusted_std_error"] ** 2, 1.0 - exp["variance_reduction_rate"])
     assert not mismatches, "\n".join(map(str, mismatches))
 
 
-@pytest.mark.parametrize("family", _params())
+@pytest.mark.parametrize("family", ref.params(ref.CONFIDENCE, KIND))
 def test_cuped_family_through_the_engine(family: dict | None) -> None:
     """`compare` itself, given the covariate sums, reproduces every field: the nightly path, not only helpers."""
-    _require_file()
+    ref.require(ref.CONFIDENCE)
     from pipelines.stats import compare
 
-    out = compare(_input_frame(family), alpha=family["alpha"], power=POWER, relative_method="simple")
+    out = compare(ref.confidence_variant_rows(family), alpha=family["alpha"], power=POWER, relative_method="simple")
     rows = {(r["metric_id"], r["treatment"]): r for r in out.to_dicts()}
     mismatches = []
     for exp in family["expected"]:
@@ -181,7 +135,7 @@ def test_cuped_family_through_the_engine(family: dict | None) -> None:
         if not family["absolute"]:
             actual |= {"difference": got["relative_estimate"], "ci_lower": got["relative_ci_lower"],
                        "ci_upper": got["relative_ci_upper"]}  # fmt: skip
-        mismatches += [(exp["metric"], exp["treatment"], k, v, exp[k]) for k, v in actual.items() if not _close(v, exp[k])]
+        mismatches += [(exp["metric"], exp["treatment"], k, v, exp[k]) for k, v in actual.items() if not ref.close(v, exp[k])]
         if got["is_significant"] != exp["is_significant"]:
             mismatches.append((exp["metric"], exp["treatment"], "is_significant"))
     assert not mismatches, "\n".join(map(str, mismatches))

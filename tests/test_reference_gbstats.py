@@ -8,47 +8,32 @@ All cases are analysed in one vectorised call per kind; each case is then checke
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
-from pathlib import Path
 
 import polars as pl
 import pytest
 
+import reference_vectors as ref
 from pipelines.stats.ratio import metric_group_moments, ratio_group_moments
 from pipelines.stats.relative import DELTA, effect_tests, pair_with_control, pairing_status
 from pipelines.stats.variance_reduction import GBSTATS, cuped_pairs
 
 pytestmark = pytest.mark.reference
 
-DEFAULT_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared/reference/gbstats_0_8_0.jsonl"
-REFERENCE = Path(os.environ.get("VERDICT_GBSTATS_REFERENCE_FILE", DEFAULT_REFERENCE))
 KINDS = ("mean", "proportion", "ratio", "cuped", "cuped_proportion", "one_sided")
-OTHER_KINDS = ("sequential",)  # another engineer's: read, never asserted on here
-REL_TOL, ABS_TOL = 1e-6, 1e-9
+OTHER_KINDS = ("sequential",)  # checked in test_reference_sequential.py
 FIELDS = ("estimate", "ci_lower", "ci_upper", "p_value")
 KEY = ["experiment_id", "metric_id", "as_of_date"]
 
 
-def _require_file() -> None:
-    if not REFERENCE.is_file():
-        pytest.fail(
-            f"gbstats reference file not found: {REFERENCE} (set VERDICT_GBSTATS_REFERENCE_FILE or provide "
-            f"../shared/reference/gbstats_0_8_0.jsonl next to the repository)"
-        )
-
-
-@functools.cache
 def _cases() -> tuple[dict, ...]:
-    with REFERENCE.open() as fh:
-        return tuple(json.loads(line) for line in fh if line.strip())
+    return ref.records(ref.GBSTATS)
 
 
 def _params() -> list:
-    if not REFERENCE.is_file():
+    if not ref.GBSTATS.is_file():
         return [pytest.param(None, id="reference-file-missing")]
-    return [pytest.param(c["case_id"], id=c["case_id"]) for c in _cases() if c["kind"] in KINDS]
+    return [pytest.param(c["case_id"], id=c["case_id"]) for c in ref.of_kind(ref.GBSTATS, *KINDS)]
 
 
 def _groups(cases: list[dict], metric_type) -> pl.DataFrame:
@@ -137,16 +122,8 @@ def _number(value) -> float | None:
     return None if value is None else float(value)  # "inf" / "-inf" are open interval ends
 
 
-def _close(got: float | None, want: float) -> bool:
-    if got is None:
-        return False
-    if math.isinf(want) or math.isinf(got):
-        return got == want
-    return math.isclose(got, want, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-
-
 def test_reference_file_kinds_are_known() -> None:
-    _require_file()
+    ref.require(ref.GBSTATS)
     kinds = {c["kind"] for c in _cases()}
     assert kinds <= set(KINDS) | set(OTHER_KINDS), kinds - set(KINDS) - set(OTHER_KINDS)
     assert set(KINDS) <= kinds
@@ -156,7 +133,7 @@ def test_reference_file_kinds_are_known() -> None:
 
 @pytest.mark.parametrize("case_id", _params())
 def test_case_matches_gbstats(case_id: str | None) -> None:
-    _require_file()
+    ref.require(ref.GBSTATS)
     case = next(c for c in _cases() if c["case_id"] == case_id)
     got = _results()[case_id]
     want = case["expected"]
@@ -172,7 +149,7 @@ def test_case_matches_gbstats(case_id: str | None) -> None:
         if expected is None:  # `lesser` tests: gbstats 0.8.0's upper bound is wrong and left out of the file
             assert case["options"]["test"] == "lesser" and field == "ci_upper"
             continue
-        if not _close(got[field], expected):
+        if not ref.close(got[field], expected):
             mismatches.append((field, got[field], expected))
     assert not mismatches, mismatches
 
@@ -181,7 +158,7 @@ def test_case_matches_gbstats(case_id: str | None) -> None:
 def test_engine_default_path_matches_gbstats(kind: str) -> None:
     """`compare` itself (Welch t, delta-method relative interval, no correction) reproduces gbstats' two-sided
     mean, proportion and ratio cases: the nightly engine and the reference agree, not only the helper functions."""
-    _require_file()
+    ref.require(ref.GBSTATS)
     from pipelines.stats import compare
 
     cases = [c for c in _cases() if c["kind"] == kind and c["options"]["test"] == "two-sided"]
@@ -203,6 +180,6 @@ def test_engine_default_path_matches_gbstats(kind: str) -> None:
         names = ("relative_estimate", "relative_ci_lower", "relative_ci_upper") if relative else (
             "estimate", "ci_lower", "ci_upper")  # fmt: skip
         for field, name in zip(("estimate", "ci_lower", "ci_upper"), names):
-            assert math.isclose(row[name], case["expected"][field], rel_tol=REL_TOL, abs_tol=ABS_TOL), (case["case_id"], field)
+            assert math.isclose(row[name], case["expected"][field], rel_tol=ref.REL_TOL, abs_tol=ref.ABS_TOL), (case["case_id"], field)
         if not relative:
-            assert math.isclose(row["p_value"], case["expected"]["p_value"], rel_tol=REL_TOL, abs_tol=ABS_TOL)
+            assert math.isclose(row["p_value"], case["expected"]["p_value"], rel_tol=ref.REL_TOL, abs_tol=ref.ABS_TOL)

@@ -23,74 +23,23 @@ b) GrowthBook gbstats 0.8.0, cases of kind `sequential` ($VERDICT_GBSTATS_REFERE
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from scipy import special
 
+import reference_vectors as ref
 from pipelines.stats import compare
 from pipelines.stats.sequential import Spending, confidence_sequence, group_sequential_bounds
 
 pytestmark = pytest.mark.reference
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared/reference"
-CONFIDENCE_FILE = Path(os.environ.get("VERDICT_REFERENCE_FILE", SHARED / "confidence_4_1_0.jsonl"))
-GBSTATS_FILE = Path(os.environ.get("VERDICT_GBSTATS_REFERENCE_FILE", SHARED / "gbstats_0_8_0.jsonl"))
 POWER = 0.8
-DAY_ZERO = dt.date(2024, 1, 1)
-REL_TOL, ABS_TOL = 1e-6, 1e-9
 BOUND_RTOL = 2e-4
 BINARY_POWER_RTOL = 5e-4
 SPENDING = Spending("power", 2.0)
-
-
-def _read(path: Path, kind: str) -> list[dict]:
-    with path.open() as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    return [r for r in rows if r["kind"] == kind]
-
-
-def _require(path: Path, env: str) -> None:
-    if not path.is_file():
-        pytest.fail(f"reference file not found: {path} (set {env} or provide it under ../shared/reference)")
-
-
-def _params(path: Path, kind: str, key: str) -> list:
-    """One param per family/case, or a single failing param when the file is missing (fail, never skip)."""
-    if not path.is_file():
-        return [pytest.param(None, id=f"{path.name}-missing")]
-    return [pytest.param(x, id=x[key]) for x in _read(path, kind)]
-
-
-def _close(got: float | None, want: float, rel: float = REL_TOL) -> bool:
-    return got is not None and math.isclose(got, want, rel_tol=rel, abs_tol=ABS_TOL)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# a) spotify-confidence gst families
-
-
-def _input_frame(family: dict) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "experiment_id": family["family_id"],
-            "metric_id": r["metric"],
-            "as_of_date": DAY_ZERO + dt.timedelta(days=r["day"] - 1),
-            "variant": r["group"],
-            "is_control": r["group"] == "control",
-            "metric_type": "proportion" if family["metrics"][r["metric"]] == "binary" else "mean",
-            "n": r["n"],
-            "sum": float(r["sum"]),
-            "sum_sq": float(r["sum_sq"]),
-        }
-        for r in family["input"]
-    )
 
 
 def _sequential_rows(family: dict) -> dict[tuple[str, str, int], dict]:
@@ -98,7 +47,7 @@ def _sequential_rows(family: dict) -> dict[tuple[str, str, int], dict]:
     planned = {r["final_expected_sample_size"] for r in family["input"]}
     assert len(planned) == 1
     out = compare(
-        _input_frame(family), alpha=family["alpha"], method="z", power=POWER, powered_effect="confidence",
+        ref.confidence_variant_rows(family), alpha=family["alpha"], method="z", power=POWER, powered_effect="confidence",
         relative_method="simple",
     )
     key = ["experiment_id", "metric_id", "treatment"]
@@ -107,17 +56,17 @@ def _sequential_rows(family: dict) -> dict[tuple[str, str, int], dict]:
     out = group_sequential_bounds(
         out, by=key, fraction="information_fraction", alpha="adjusted_alpha", spending=SPENDING
     )
-    return {(r["metric_id"], r["treatment"], (r["as_of_date"] - DAY_ZERO).days + 1): r for r in out.to_dicts()}
+    return {(r["metric_id"], r["treatment"], (r["as_of_date"] - ref.DATE).days): r for r in out.to_dicts()}
 
 
 def test_gst_families_present() -> None:
-    _require(CONFIDENCE_FILE, "VERDICT_REFERENCE_FILE")
-    assert len(_read(CONFIDENCE_FILE, "gst")) > 0
+    ref.require(ref.CONFIDENCE)
+    assert len(ref.of_kind(ref.CONFIDENCE, "gst")) > 0
 
 
-@pytest.mark.parametrize("family", _params(CONFIDENCE_FILE, "gst", "family_id"))
+@pytest.mark.parametrize("family", ref.params(ref.CONFIDENCE, "gst"))
 def test_gst_family_matches_confidence(family: dict | None) -> None:
-    _require(CONFIDENCE_FILE, "VERDICT_REFERENCE_FILE")
+    ref.require(ref.CONFIDENCE)
     assert family["method"] == "z-test" and family["correction_method"] == "bonferroni"
     assert not family["non_inferiority_margins"]
     rows = _sequential_rows(family)
@@ -131,7 +80,7 @@ def test_gst_family_matches_confidence(family: dict | None) -> None:
         got = rows[where]
         assert got["status"] == "ok", got["status_reason"]
         assert got["control"] == exp["control"]
-        assert _close(got["adjusted_alpha"], bonferroni)  # Bonferroni is applied before spending
+        assert ref.close(got["adjusted_alpha"], bonferroni)  # Bonferroni is applied before spending
         c, se = got["critical_value"], got["std_error"]
         scale = 1.0 if family["absolute"] else got["mean_control"]
         binary = family["metrics"][exp["metric"]] == "binary"
@@ -143,10 +92,10 @@ def test_gst_family_matches_confidence(family: dict | None) -> None:
             "adjusted_power": got["adjusted_power"],
         }
         for name, value in closed.items():
-            if not _close(value, exp[name]):
+            if not ref.close(value, exp[name]):
                 bad.append((*where, name, value, exp[name]))
-        power_tol = BINARY_POWER_RTOL if binary else REL_TOL
-        if not _close(got["powered_effect"] / scale, exp["powered_effect"], power_tol):
+        power_tol = BINARY_POWER_RTOL if binary else ref.REL_TOL
+        if not ref.close(got["powered_effect"] / scale, exp["powered_effect"], power_tol):
             bad.append((*where, "powered_effect", got["powered_effect"] / scale, exp["powered_effect"]))
         # boundary-dependent fields, through the critical value each implies
         implied = {
@@ -187,13 +136,13 @@ def _moments(group: dict) -> tuple[float, float, float]:
 
 
 def test_gbstats_sequential_cases_present() -> None:
-    _require(GBSTATS_FILE, "VERDICT_GBSTATS_REFERENCE_FILE")
-    assert len(_read(GBSTATS_FILE, "sequential")) > 0
+    ref.require(ref.GBSTATS)
+    assert len(ref.of_kind(ref.GBSTATS, "sequential")) > 0
 
 
-@pytest.mark.parametrize("case", _params(GBSTATS_FILE, "sequential", "case_id"))
+@pytest.mark.parametrize("case", ref.params(ref.GBSTATS, "sequential"))
 def test_confidence_sequence_matches_gbstats(case: dict | None) -> None:
-    _require(GBSTATS_FILE, "VERDICT_GBSTATS_REFERENCE_FILE")
+    ref.require(ref.GBSTATS)
     options = case["options"]
     assert options["test"] == "sequential" and not case["binary"]
     n_c, m_c, v_c = _moments(case["control"])
@@ -209,5 +158,5 @@ def test_confidence_sequence_matches_gbstats(case: dict | None) -> None:
     assert float(out["tuning_parameter"][0]) == tuning
     expected = case["expected"]
     assert expected["error"] is None
-    bad = [(k, got[k], expected[k]) for k in got if expected[k] is not None and not _close(got[k], expected[k])]
+    bad = [(k, got[k], expected[k]) for k in got if expected[k] is not None and not ref.close(got[k], expected[k])]
     assert not bad, bad
