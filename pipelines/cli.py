@@ -86,7 +86,10 @@ def run(
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
-                console.print(f"[red]{event.step_key} failed:[/red] {event.event_specific_data.error.message}")
+                error = event.event_specific_data.error
+                while error.cause is not None:  # the user's error, not Dagster's wrapper
+                    error = error.cause
+                console.print(f"[red]{event.step_key} failed:[/red] {error.message}")
         console.print(f"[red]nightly_analysis failed[/red] (run {result.run_id})")
         raise typer.Exit(1)
     console.print(_run_summary(result, elapsed))

@@ -103,39 +103,65 @@ def _preferred(significant: pl.Expr) -> pl.Expr:
     )  # fmt: skip
 
 
-def group_sequential(results: pl.DataFrame) -> pl.DataFrame:
-    """Lan-DeMets bounds over each comparison's daily looks (information = units / planned units), per its spec."""
-    looks = results.with_columns(
-        information_fraction=(pl.col("n_control") + pl.col("n_treatment")) / pl.col("planned_units"),
-        spent_alpha=spent_alpha(results),
-    )
+def _harm_sign() -> pl.Expr:
+    """+1 where a decrease is harmful (preference increase), -1 where an increase is, null without preference."""
+    return pl.when(pl.col("preference") == "increase").then(1.0).when(pl.col("preference") == "decrease").then(-1.0)
+
+
+def _bounds(looks: pl.DataFrame, alpha: str, name: str) -> pl.DataFrame:
+    """Lan-DeMets critical values at the two-sided level in column `alpha`, over each comparison's looks in date
+    order, with each experiment's spending function; added as column `name`."""
     parts = []
     for (spending, rho), group in looks.group_by(["spending", "spending_rho"]):
         function = Spending(spending, rho) if spending == "power" else Spending(spending)  # rho: power family only
-        parts.append(
-            group_sequential_bounds(group, by=COMPARISON, alpha="spent_alpha", spending=function, order="as_of_date")
-        )
-    bounded = pl.concat(parts)
+        schedule = group.select(*COMPARISON, "as_of_date", "information_fraction", alpha)
+        bounds = group_sequential_bounds(schedule, by=COMPARISON, alpha=alpha, spending=function, order="as_of_date")
+        parts.append(group.with_columns(bounds.get_column("critical_value").alias(name)))  # row order is kept
+    return pl.concat(parts)
+
+
+def group_sequential(results: pl.DataFrame) -> pl.DataFrame:
+    """Lan-DeMets bounds over each comparison's daily looks (information = units / planned units), per its spec,
+    for the metric's test and for its deterioration test (one-sided, so spent at twice its level)."""
+    looks = results.with_columns(
+        information_fraction=(pl.col("n_control") + pl.col("n_treatment")) / pl.col("planned_units"),
+        spent_alpha=spent_alpha(results),
+    ).with_columns(
+        deterioration_spent_alpha=pl.coalesce(2 * pl.col("deterioration_adjusted_alpha"), pl.col("spent_alpha")),
+    )
+    bounded = _bounds(_bounds(looks, "spent_alpha", "critical_value"), "deterioration_spent_alpha", "harm_bound")
     z = (pl.col("estimate") - pl.col("null_hypothesis")) / pl.col("std_error")
     significant = _rejects(z, pl.col("critical_value"))
+    harm = -_harm_sign() * pl.col("estimate") / pl.col("std_error")
     return bounded.with_columns(
         is_significant=significant,
         is_significant_preferred=_preferred(significant),
+        is_deteriorating=harm >= pl.col("harm_bound"),
         adjusted_ci_lower=pl.col("estimate") - pl.col("critical_value") * pl.col("std_error"),
         adjusted_ci_upper=pl.col("estimate") + pl.col("critical_value") * pl.col("std_error"),
-    ).drop("spent_alpha")
+    ).drop("spent_alpha", "deterioration_spent_alpha", "harm_bound")
 
 
-def confidence_sequences(results: pl.DataFrame) -> pl.DataFrame:
-    """Always-valid intervals and p-values (asymptotic confidence sequences) at every look."""
-    level = results.select(spent_alpha(results)).to_series().to_numpy()
-    sequence = confidence_sequence(
+def _sequence(results: pl.DataFrame, level: pl.Expr) -> dict[str, np.ndarray]:
+    """Confidence sequences of every row at the two-sided level `level`."""
+    return confidence_sequence(
         results.get_column("estimate").cast(pl.Float64).fill_null(np.nan).to_numpy(),
         results.get_column("std_error").cast(pl.Float64).fill_null(np.nan).to_numpy(),
         (results.get_column("n_control") + results.get_column("n_treatment")).cast(pl.Float64).to_numpy(),
-        level,
+        results.select(level).to_series().cast(pl.Float64).fill_null(np.nan).to_numpy(),
         results.get_column("sequential_tuning").cast(pl.Float64).to_numpy(),
     )
+
+
+def confidence_sequences(results: pl.DataFrame) -> pl.DataFrame:
+    """Always-valid intervals and p-values (asymptotic confidence sequences) at every look, for the metric's test
+    and for its deterioration test (a sequence at twice the one-sided level that excludes 0 on the harmful side)."""
+    sequence = _sequence(results, spent_alpha(results))
+    harm = _sequence(results, 2 * pl.col("deterioration_adjusted_alpha"))
+    sign = results.select(_harm_sign()).to_series().to_numpy()
+    with np.errstate(invalid="ignore"):
+        harmful = pl.Series(np.where(sign > 0, harm["ci_upper"] < 0, harm["ci_lower"] > 0))
+    unknown = pl.Series(np.isnan(sign) | np.isnan(harm["ci_lower"]))
     null = pl.col("null_hypothesis")
     outside = (
         pl.when(pl.col("alternative") == "greater").then(pl.col("adjusted_ci_lower") > null)
@@ -146,6 +172,7 @@ def confidence_sequences(results: pl.DataFrame) -> pl.DataFrame:
         adjusted_ci_lower=pl.Series(sequence["ci_lower"], nan_to_null=True),
         adjusted_ci_upper=pl.Series(sequence["ci_upper"], nan_to_null=True),
         always_valid_p_value=pl.Series(sequence["p_value"], nan_to_null=True),
+        is_deteriorating=pl.when(unknown).then(None).otherwise(harmful),
     ).with_columns(is_significant=outside).with_columns(is_significant_preferred=_preferred(pl.col("is_significant")))
 
 
