@@ -211,3 +211,48 @@ def test_sufficient_stats_match_a_brute_force_count(con):
     assert mart[0] == brute[0] and mart[6] == brute[6]
     assert mart[1:6] == pytest.approx(brute[1:6], rel=1e-9)
     assert 0 < brute[6] < brute[0]  # some units have no history, and are counted
+
+
+def test_ratio_metric_sums_match_a_brute_force_count(con):
+    """A ratio metric's numerator, denominator and cross sums recomputed from per-unit rows."""
+    mart = con.sql(
+        """
+        select n, sum, sum_sq, den_sum, den_sum_sq, value_den_cross_sum
+        from marts.metric_sufficient_stats
+        where experiment_id = 'playlist_recs' and metric_id = 'clicks_per_session' and variant = 'control'
+          and as_of_date = date '2026-11-12'
+        """
+    ).fetchall()[0]
+    brute = con.sql(
+        """
+        with exposures as (
+            select unit_id, min(assigned_at) as exposed_at
+            from staging.stg_assignments where experiment_id = 'playlist_recs'
+            group by unit_id having count(distinct variant) = 1 and min(variant) = 'control'
+        ),
+        per_unit as (
+            select
+                e.unit_id,
+                count(ev.event_id) filter (where ev.event_type = 'click') as clicks,
+                count(ev.event_id) filter (where ev.event_type = 'session') as sessions
+            from exposures e
+            left join staging.stg_events ev
+              on ev.unit_id = e.unit_id and ev.occurred_at >= e.exposed_at
+             and ev.occurred_at < timestamp '2026-11-13 00:00:00'
+            where e.exposed_at < timestamp '2026-11-13 00:00:00'
+            group by e.unit_id
+        )
+        select count(*), sum(clicks), sum(clicks * clicks), sum(sessions), sum(sessions * sessions),
+               sum(clicks * sessions)
+        from per_unit
+        """
+    ).fetchall()[0]
+    assert mart[0] == brute[0]
+    assert mart[1:] == pytest.approx(brute[1:], rel=1e-9)
+
+
+def test_ratio_metrics_are_analysed(con):
+    ratios = latest(con, "experiment_results").filter(metric_type="ratio")
+    assert set(ratios["metric_id"]) == {"clicks_per_session", "revenue_per_purchase"}
+    assert (ratios["status"] == "ok").all()
+    assert ratios["relative_ci_lower"].null_count() == 0

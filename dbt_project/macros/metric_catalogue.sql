@@ -27,12 +27,18 @@
         {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric." ~ key ~ "' is not a known setting. Use only " ~ known | join(', ')) }}
     {% endfor %}
     {% set metric_type = settings.get('type') %}
-    {% if metric_type not in ['mean', 'proportion'] %}
-        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.type' is " ~ metric_type ~ ". Set it to one of: mean, proportion") }}
+    {% if metric_type not in ['mean', 'proportion', 'ratio'] %}
+        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.type' is " ~ metric_type ~ ". Set it to one of: mean, proportion, ratio") }}
+    {% endif %}
+    {% if metric_type == 'ratio' and 'denominator' not in node.columns %}
+        {{ exceptions.raise_compiler_error(where ~ ": a ratio metric needs a 'denominator' column. Return it from the model and document it under columns in its YAML entry") }}
     {% endif %}
     {% set aggregation = settings.get('aggregation', 'sum') %}
     {% if aggregation not in ['sum', 'max', 'count'] %}
         {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.aggregation' is " ~ aggregation ~ ". Set it to one of: sum, max, count") }}
+    {% endif %}
+    {% if metric_type == 'ratio' and aggregation != 'sum' %}
+        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.aggregation' must be sum for a ratio metric (numerator and denominator are summed per unit). Set aggregation: sum") }}
     {% endif %}
     {% if metric_type == 'proportion' and aggregation != 'max' %}
         {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.aggregation' must be max for a proportion metric (a unit either did it or not). Set aggregation: max") }}
@@ -79,7 +85,8 @@
             cast(null as {{ dbt.type_string() }}) as metric_id,
             cast(null as {{ dbt.type_string() }}) as unit_id,
             cast(null as {{ dbt.type_timestamp() }}) as measured_at,
-            cast(null as {{ type_double() }}) as value
+            cast(null as {{ type_double() }}) as value,
+            cast(null as {{ type_double() }}) as denominator
         where 1 = 0
     {% endif %}
     {% for metric in metrics %}
@@ -87,7 +94,8 @@
             cast('{{ metric.name }}' as {{ dbt.type_string() }}) as metric_id,
             cast(unit_id as {{ dbt.type_string() }}) as unit_id,
             cast(measured_at as {{ dbt.type_timestamp() }}) as measured_at,
-            cast(value as {{ type_double() }}) as value
+            cast(value as {{ type_double() }}) as value,
+            cast({{ 'denominator' if metric.type == 'ratio' else 'null' }} as {{ type_double() }}) as denominator
         from {{ ref(metric.name) }}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}

@@ -40,7 +40,12 @@ RESULT_COLUMNS = [
 SUFFICIENT_STATS_QUERY = """
 select
     stats.experiment_id, stats.metric_id, stats.variant, stats.is_control, stats.as_of_date,
-    stats.metric_type, stats.n, stats.sum, stats.sum_sq, stats.cov_sum, stats.cov_sum_sq, stats.cross_sum,
+    stats.metric_type, stats.n, stats.sum, stats.sum_sq, stats.cov_sum, stats.cov_sum_sq,
+    -- the engine's names: for a ratio, cross_sum is value x denominator and the covariate's cross sums are split
+    case when stats.metric_type = 'ratio' then stats.value_den_cross_sum else stats.cross_sum end as cross_sum,
+    stats.den_sum, stats.den_sum_sq,
+    case when stats.metric_type = 'ratio' then stats.cross_sum end as cov_cross_sum,
+    stats.den_cov_cross_sum,
     experiments.alpha, experiments.power, experiments.correction, experiments.sequential_method,
     experiments.planned_units, experiments.spending, experiments.spending_rho, experiments.sequential_tuning,
     metrics.role, metrics.minimum_detectable_effect, metrics.non_inferiority_margin, metrics.preferred_direction

@@ -1,7 +1,9 @@
 -- Every measurement of every metric model, tagged with its metric id.
 -- A new metric model is listed here once (dbt must know the dependency before it runs):
+-- depends_on: {{ ref('clicks_per_session') }}
 -- depends_on: {{ ref('conversion') }}
 -- depends_on: {{ ref('minutes_played') }}
 -- depends_on: {{ ref('purchases') }}
+-- depends_on: {{ ref('revenue_per_purchase') }}
 
 {{ metric_measurements_sql() }}

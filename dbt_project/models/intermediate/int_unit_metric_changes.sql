@@ -7,6 +7,7 @@
 -- on the first as-of date by whose end that window has fully elapsed.
 -- Each unit carries its pre-exposure covariate x (CUPED): it adds x and x^2 when it enters, and x times
 -- every change of its value to the cross sum.
+-- Ratio metrics also track the unit's denominator d: its changes, d^2, value x d and d x x (null otherwise).
 with exposures as (
     select * from {{ ref('int_exposures') }}
 ),
@@ -23,6 +24,7 @@ unit_metrics as (
         exposures.exposed_at,
         exposures.exposure_date,
         experiment_metrics.metric_id,
+        experiment_metrics.metric_type,
         experiment_metrics.aggregation,
         experiment_metrics.window_days,
         covariates.covariate,
@@ -43,6 +45,7 @@ daily as (
         unit_metrics.unit_id,
         unit_metrics.variant,
         unit_metrics.metric_id,
+        unit_metrics.metric_type,
         unit_metrics.aggregation,
         unit_metrics.window_days,
         unit_metrics.covariate,
@@ -51,7 +54,8 @@ daily as (
             when 'max' then max(measurements.value)
             when 'count' then count(*)
             else sum(measurements.value)
-        end as daily_value
+        end as daily_value,
+        sum(measurements.denominator) as daily_denominator
     from unit_metrics
     inner join {{ ref('int_metric_measurements') }} as measurements
         on
@@ -63,7 +67,7 @@ daily as (
                 or measurements.measured_at
                 < {{ dbt.dateadd('day', 'unit_metrics.window_days', 'unit_metrics.exposed_at') }}
             )
-    group by 1, 2, 3, 4, 5, 6, 7, 8
+    group by 1, 2, 3, 4, 5, 6, 7, 8, 9
 ),
 
 running as (
@@ -92,7 +96,15 @@ running as (
                 partition by experiment_id, unit_id, metric_id order by measured_date
                 rows between unbounded preceding and 1 preceding
             )
-        end, 0) as value_before
+        end, 0) as value_before,
+        sum(daily_denominator) over (
+            partition by experiment_id, unit_id, metric_id order by measured_date
+            rows between unbounded preceding and current row
+        ) as denominator_after,
+        case when metric_type = 'ratio' then coalesce(sum(daily_denominator) over (
+            partition by experiment_id, unit_id, metric_id order by measured_date
+            rows between unbounded preceding and 1 preceding
+        ), 0) end as denominator_before
     from daily
     where window_days is null
 ),
@@ -102,7 +114,8 @@ window_totals as (
         experiment_id,
         unit_id,
         metric_id,
-        case min(aggregation) when 'max' then max(daily_value) else sum(daily_value) end as window_value
+        case min(aggregation) when 'max' then max(daily_value) else sum(daily_value) end as window_value,
+        sum(daily_denominator) as window_denominator
     from daily
     where window_days is not null
     group by 1, 2, 3
@@ -117,7 +130,9 @@ windowed_entries as (
         unit_metrics.covariate,
         unit_metrics.has_history,
         {{ dbt.dateadd('day', 'unit_metrics.window_days', 'unit_metrics.exposed_at') }} as window_end,
-        coalesce(window_totals.window_value, 0) as window_value
+        coalesce(window_totals.window_value, 0) as window_value,
+        case when unit_metrics.metric_type = 'ratio' then coalesce(window_totals.window_denominator, 0) end
+            as window_denominator
     from unit_metrics
     left join window_totals
         on
@@ -138,7 +153,11 @@ select
     0.0 as square_change,
     covariate as covariate_change,
     covariate * covariate as covariate_square_change,
-    0.0 as cross_change
+    0.0 as cross_change,
+    case when metric_type = 'ratio' then 0.0 end as denominator_change,
+    case when metric_type = 'ratio' then 0.0 end as denominator_square_change,
+    case when metric_type = 'ratio' then 0.0 end as value_denominator_change,
+    case when metric_type = 'ratio' then 0.0 end as denominator_covariate_change
 from unit_metrics
 where window_days is null
 
@@ -155,7 +174,11 @@ select
     value_after * value_after - value_before * value_before as square_change,
     0.0 as covariate_change,
     0.0 as covariate_square_change,
-    covariate * (value_after - value_before) as cross_change
+    covariate * (value_after - value_before) as cross_change,
+    denominator_after - denominator_before as denominator_change,
+    denominator_after * denominator_after - denominator_before * denominator_before as denominator_square_change,
+    value_after * denominator_after - value_before * denominator_before as value_denominator_change,
+    covariate * (denominator_after - denominator_before) as denominator_covariate_change
 from running
 
 union all
@@ -176,5 +199,9 @@ select
     window_value * window_value as square_change,
     covariate as covariate_change,
     covariate * covariate as covariate_square_change,
-    covariate * window_value as cross_change
+    covariate * window_value as cross_change,
+    window_denominator as denominator_change,
+    window_denominator * window_denominator as denominator_square_change,
+    window_value * window_denominator as value_denominator_change,
+    covariate * window_denominator as denominator_covariate_change
 from windowed_entries

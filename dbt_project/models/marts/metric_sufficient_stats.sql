@@ -26,7 +26,11 @@ daily_changes as (
         sum(square_change) as square_change,
         sum(covariate_change) as covariate_change,
         sum(covariate_square_change) as covariate_square_change,
-        sum(cross_change) as cross_change
+        sum(cross_change) as cross_change,
+        sum(denominator_change) as denominator_change,
+        sum(denominator_square_change) as denominator_square_change,
+        sum(value_denominator_change) as value_denominator_change,
+        sum(denominator_covariate_change) as denominator_covariate_change
     from {{ ref('int_unit_metric_changes') }}
     group by 1, 2, 3, 4
 ),
@@ -45,7 +49,15 @@ cells as (
         coalesce(daily_changes.square_change, 0) as square_change,
         coalesce(daily_changes.covariate_change, 0) as covariate_change,
         coalesce(daily_changes.covariate_square_change, 0) as covariate_square_change,
-        coalesce(daily_changes.cross_change, 0) as cross_change
+        coalesce(daily_changes.cross_change, 0) as cross_change,
+        case when experiment_metrics.metric_type = 'ratio' then coalesce(daily_changes.denominator_change, 0) end
+            as denominator_change,
+        case when experiment_metrics.metric_type = 'ratio' then coalesce(daily_changes.denominator_square_change, 0) end
+            as denominator_square_change,
+        case when experiment_metrics.metric_type = 'ratio' then coalesce(daily_changes.value_denominator_change, 0) end
+            as value_denominator_change,
+        case when experiment_metrics.metric_type = 'ratio' then coalesce(daily_changes.denominator_covariate_change, 0) end
+            as denominator_covariate_change
     from days
     inner join variants
         on days.experiment_id = variants.experiment_id
@@ -73,7 +85,11 @@ accumulated as (
         sum(units_without_history) over cell_history as units_without_history,
         sum(covariate_change) over cell_history as cov_sum,
         sum(covariate_square_change) over cell_history as cov_sum_sq,
-        sum(cross_change) over cell_history as cross_sum
+        sum(cross_change) over cell_history as cross_sum,
+        sum(denominator_change) over cell_history as den_sum,
+        sum(denominator_square_change) over cell_history as den_sum_sq,
+        sum(value_denominator_change) over cell_history as value_den_cross_sum,
+        sum(denominator_covariate_change) over cell_history as den_cov_cross_sum
     from cells
     window cell_history as (
         partition by experiment_id, metric_id, variant
@@ -95,5 +111,9 @@ select
     cast(units_without_history as {{ dbt.type_bigint() }}) as units_without_history,
     cast(cov_sum as {{ type_double() }}) as cov_sum,
     cast(cov_sum_sq as {{ type_double() }}) as cov_sum_sq,
-    cast(cross_sum as {{ type_double() }}) as cross_sum
+    cast(cross_sum as {{ type_double() }}) as cross_sum,
+    cast(den_sum as {{ type_double() }}) as den_sum,
+    cast(den_sum_sq as {{ type_double() }}) as den_sum_sq,
+    cast(value_den_cross_sum as {{ type_double() }}) as value_den_cross_sum,
+    cast(den_cov_cross_sum as {{ type_double() }}) as den_cov_cross_sum
 from accumulated
