@@ -306,6 +306,33 @@ def _print_plan(plan: pl.DataFrame, title: str, daily_units: float | None) -> No
         console.print(f"the decision needs every planned metric powered: [bold]{needed:,.0f} units[/bold]{days}")
 
 
+@app.command()
+def metrics() -> None:
+    """List the metric catalogue: every metric model in dbt_project/models/metrics with its settings."""
+    import json
+
+    from pipelines.project import prepare_manifest
+    from pipelines.registry.catalogue import metric_catalogue
+
+    manifest = json.loads(prepare_manifest().read_text())
+    descriptions = {n["name"]: n.get("description", "") for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    uses: dict[str, list[str]] = {}
+    for spec in _specs():
+        for use in spec.metrics:
+            uses.setdefault(use.metric, []).append(f"{spec.id} ({use.role.value})")
+    table = Table(title="Metrics (dbt_project/models/metrics)", title_justify="left")
+    for column in ("metric", "type", "aggregation", "window", "used by", "description"):
+        table.add_column(column)
+    for name, settings in sorted(metric_catalogue(manifest).items()):
+        window = settings.get("window_days")
+        table.add_row(
+            name, str(settings.get("type", "?")), str(settings.get("aggregation", "sum")),
+            "cumulative" if window is None else f"{window} days", ", ".join(uses.get(name, [])) or "-",
+            descriptions.get(name, ""),
+        )  # fmt: skip
+    console.print(table)
+
+
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 validate_app = typer.Typer(help="Calibration of the statistics by simulation.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")

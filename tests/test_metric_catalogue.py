@@ -1,0 +1,54 @@
+"""The metric catalogue: listed by `verdict metrics`, and invalid metric settings fail with model, field and fix."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.project import DBT_PROJECT_DIR, dbt_executable
+from pipelines.warehouse import REPO_ROOT
+
+
+def test_verdict_metrics_lists_every_metric_with_its_settings(manifest):
+    result = CliRunner().invoke(app, ["metrics"])
+    assert result.exit_code == 0, result.output
+    for name, kind in (("conversion", "proportion"), ("minutes_played", "mean"), ("clicks_per_session", "ratio")):
+        line = next(line for line in result.output.splitlines() if f" {name} " in line)
+        assert kind in line
+
+
+def compile_metrics(project: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Compile the metric catalogue model of a copy of the dbt project (no warehouse data needed)."""
+    return subprocess.run(
+        [dbt_executable(), "compile", "--select", "int_metric_definitions", "--project-dir", str(project),
+         "--profiles-dir", str(REPO_ROOT), "--target-path", str(tmp_path / "target")],
+        capture_output=True, text=True, env={"VERDICT_WAREHOUSE": str(tmp_path / "w.duckdb"), "PATH": str(Path(sys.executable).parent)},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("type: mean", "type: average"), "field 'meta.metric.type' is average. Set it to one of: mean, proportion, ratio"),
+        (("aggregation: max", "aggregation: median"), "field 'meta.metric.aggregation' is median"),
+        (("type: ratio", "type: ratio\n          window_days: -3"), "field 'meta.metric.window_days' is -3"),
+    ],
+)
+def test_invalid_metric_settings_fail_with_model_field_and_fix(tmp_path: Path, change, message):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    settings = project / "models" / "metrics" / "_metrics.yml"
+    old, new = change
+    assert old in settings.read_text()
+    settings.write_text(settings.read_text().replace(old, new, 1))
+    result = compile_metrics(project, tmp_path)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "metric model " in output and "models/metrics/" in output
+    assert message in output
