@@ -5,5 +5,7 @@
 -- depends_on: {{ ref('minutes_played') }}
 -- depends_on: {{ ref('purchases') }}
 -- depends_on: {{ ref('revenue_per_purchase') }}
+-- depends_on: {{ ref('revenue_per_user') }}
+-- depends_on: {{ ref('sessions_per_user') }}
 
 {{ metric_measurements_sql() }}

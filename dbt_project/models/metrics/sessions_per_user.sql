@@ -1,0 +1,7 @@
+-- Sessions per user; each session counts one.
+select
+    unit_id,
+    occurred_at as measured_at,
+    1 as value
+from {{ ref('stg_events') }}
+where event_type = 'session'
