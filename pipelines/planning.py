@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import polars as pl
 
@@ -71,10 +69,3 @@ def experiment_metrics_frame(spec: ExperimentSpec, baselines: pl.DataFrame) -> p
         schema={"metric_id": pl.String, "role": pl.String, "mde": pl.Float64, "preferred_direction": pl.String},
     )
     return uses.join(baselines, on="metric_id", how="left")
-
-
-def days_needed(total_units: float | None, daily_units: float | None) -> int | None:
-    """Whole days of traffic to reach `total_units`."""
-    if total_units is None or not daily_units:
-        return None
-    return math.ceil(total_units / daily_units)

@@ -35,7 +35,7 @@ from pipelines.stats.hypotheses import (
 )
 from pipelines.stats.hypotheses import p_value as hypothesis_p_value
 from pipelines.stats.ratio import metric_group_moments
-from pipelines.stats.relative import delta_relative_variance
+from pipelines.stats.relative import DELTA, RELATIVE_METHODS, delta_relative_variance
 from pipelines.stats.variance_reduction import cuped_group_moments
 from pipelines.stats.multiple_testing import (
     BONFERRONI,
@@ -58,7 +58,16 @@ from pipelines.stats.power import (
     powered_effect_continuous,
     required_sample_size_rows,
 )
-from pipelines.stats.sufficient import MEAN, PROPORTION, impossible, moments
+from pipelines.stats.sufficient import (
+    BASE_KEY,
+    MEAN,
+    PROPORTION,
+    RATIO,
+    SEGMENT,
+    comparison_key,
+    impossible,
+    moments,
+)
 from pipelines.stats.two_sample import (  # noqa: F401  (re-exported names others import from here)
     METHOD_ALIASES,
     T,
@@ -72,17 +81,12 @@ from pipelines.stats.two_sample import (  # noqa: F401  (re-exported names other
 )
 
 OK = "ok"
-DELTA, SIMPLE = "delta", "simple"
-RATIO = "ratio"
 # Per-group moments computed before pairing (ratio metrics, CUPED): used instead of the moments of n, sum, sum_sq.
 GROUP_MOMENTS = ("group_mean", "group_variance", "group_problem", "unadjusted_mean", "unadjusted_variance")
 COVARIATE = "cov_sum"
-RELATIVE_METHODS = (DELTA, SIMPLE)  # relative interval: delta method (default) or divided by the control mean
 ROLE = "role"  # optional: success, guardrail or deterioration (tested for harm only)
 DETERIORATION_ONLY = "deterioration"
 ZERO_MEAN_MARGIN = "a relative non-inferiority margin needs a non-zero control mean"
-BASE_KEY = ("experiment_id", "metric_id", "as_of_date")
-SEGMENT = "segment"
 REQUIRED = ("experiment_id", "metric_id", "as_of_date", "variant", "is_control", "metric_type", "n", "sum", "sum_sq")
 SIDES = ("n", "sum", "sum_sq")
 OUTPUT = (
@@ -104,11 +108,6 @@ _CODE = {name: i for i, name in enumerate(STATUSES)}
 _INFERENCE_OK = (_CODE[OK], _CODE["zero_control_mean"])
 # ... and under which the point estimate still is.
 _ESTIMATE_OK = (*_INFERENCE_OK, _CODE["insufficient_sample"], _CODE["zero_variance"])
-
-
-def comparison_key(stats: pl.DataFrame) -> list[str]:
-    """experiment_id, metric_id, as_of_date [, segment]."""
-    return [*BASE_KEY, *([SEGMENT] if SEGMENT in stats.columns else [])]
 
 
 def family_key(frame: pl.DataFrame, family: Sequence[str]) -> list[str]:

@@ -41,11 +41,6 @@ _MAX_INTERVALS = 100
 _GOODNESS = 1.0
 
 
-def z_quantiles(adjusted_alpha: np.ndarray, power: float | np.ndarray) -> np.ndarray:
-    """z_{1-adjusted_alpha/2} + z_{power} for a two-sided test."""
-    return special.ndtri(1.0 - np.asarray(adjusted_alpha, float) / 2.0) + special.ndtri(power)
-
-
 def powered_effect_continuous(
     z_sum: np.ndarray, var_c: np.ndarray, n_c: np.ndarray, n_t: np.ndarray
 ) -> np.ndarray:

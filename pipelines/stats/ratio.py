@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import polars as pl
 
-RATIO = "ratio"
+from pipelines.stats.sufficient import METRIC_TYPES, PROPORTION, RATIO, VARIANCE_NOISE_FLOOR
+
 RATIO_COLUMNS = ("n", "sum", "sum_sq", "den_sum", "den_sum_sq", "cross_sum")
-# Rounding noise: a variance below this share of the raw second moment counts as 0.
-VARIANCE_NOISE_FLOOR = 1e-12
 
 
 def _f(name: str) -> pl.Expr:
@@ -124,9 +123,6 @@ def ratio_group_moments(stats: pl.DataFrame) -> pl.DataFrame:
 
 # ---------------------------------------------------------------------------------------------- any metric kind
 
-MEAN = "mean"
-PROPORTION = "proportion"
-METRIC_KINDS = (MEAN, PROPORTION, RATIO)
 
 
 def statistic_moment_exprs(metric_type: str = "metric_type") -> dict[str, pl.Expr]:
@@ -158,8 +154,8 @@ def statistic_problem_expr(metric_type: str = "metric_type") -> pl.Expr:
     kind = pl.col(metric_type)
     n_, s, ss = _f("n"), _f("sum"), _f("sum_sq")
     return (
-        pl.when(kind.is_null() | ~kind.is_in(list(METRIC_KINDS)))
-        .then(pl.lit(f"metric_type must be one of {list(METRIC_KINDS)}"))
+        pl.when(kind.is_null() | ~kind.is_in(list(METRIC_TYPES)))
+        .then(pl.lit(f"metric_type must be one of {list(METRIC_TYPES)}"))
         .when(kind == RATIO)
         .then(ratio_problem_expr())
         .when(pl.any_horizontal(pl.col(c).is_null() for c in ("n", "sum", "sum_sq")))

@@ -44,11 +44,6 @@ ALTERNATIVE_ALIASES = {
 
 OK = "ok"
 PAIR_INPUT = ("n_control", "n_treatment", "mean_control", "mean_treatment", "var_control", "var_treatment")
-TEST_OUTPUT = (
-    "estimate", "std_error", "df", "ci_lower", "ci_upper", "p_value", "relative_estimate", "relative_std_error",
-    "relative_ci_lower", "relative_ci_upper", "relative_p_value", "status", "status_reason", "relative_status_reason",
-)  # fmt: skip
-
 
 # ---------------------------------------------------------------------------------------------- pure formulas
 

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
-PROPORTION = "proportion"
 MEAN = "mean"
-METRIC_TYPES = (MEAN, PROPORTION)
+PROPORTION = "proportion"
+RATIO = "ratio"  # sum of the per-unit value over sum of a per-unit denominator (see `ratio`)
+METRIC_TYPES = (MEAN, PROPORTION, RATIO)
+
+# The columns that identify one comparison of a sufficient-statistics frame (segment when present).
+BASE_KEY = ("experiment_id", "metric_id", "as_of_date")
+SEGMENT = "segment"
 
 # sum_sq - sum^2/n cancels catastrophically: below this share of sum_sq/n a variance is rounding noise.
 VARIANCE_NOISE_FLOOR = 1e-12
+
+
+def comparison_key(stats: pl.DataFrame) -> list[str]:
+    """experiment_id, metric_id, as_of_date [, segment]."""
+    return [*BASE_KEY, *([SEGMENT] if SEGMENT in stats.columns else [])]
 
 
 def moments(n: np.ndarray, total: np.ndarray, sum_sq: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,10 +14,6 @@ Z = "z"
 T = "t"
 METHOD_ALIASES = {"z": Z, "z-test": Z, "ztest": Z, "t": T, "t-test": T, "ttest": T, "welch": T}
 
-SIMPLE = "simple"
-# A later issue adds "delta" (delta-method variance of the ratio); it plugs in at `relative_interval`.
-RELATIVE_METHODS = (SIMPLE,)
-
 
 def standard_error(var_c: np.ndarray, n_c: np.ndarray, var_t: np.ndarray, n_t: np.ndarray) -> np.ndarray:
     """Unpooled standard error sqrt(var_c/n_c + var_t/n_t)."""
@@ -63,12 +59,9 @@ def relative_interval(
     lower: np.ndarray,
     upper: np.ndarray,
     mean_control: np.ndarray,
-    method: str = SIMPLE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Relative effect (mean_t - mean_c) / mean_c; 'simple' divides the absolute CI by the control mean (spotify-confidence)."""
-    if method != SIMPLE:
-        # Placeholder for the delta method (later issue): var_rel = var_t/(m_c^2 n_t) + var_c m_t^2/(m_c^4 n_c).
-        raise NotImplementedError(f"relative method {method!r} is not implemented; available: {RELATIVE_METHODS}")
+    """Relative effect (mean_t - mean_c) / mean_c with the absolute interval divided by the control mean
+    (spotify-confidence's convention; the delta-method interval is in `relative`)."""
     rel = estimate / mean_control
     lo = lower / mean_control
     hi = upper / mean_control

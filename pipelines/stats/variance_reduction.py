@@ -50,7 +50,8 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from pipelines.stats.ratio import RATIO, statistic_moment_exprs
+from pipelines.stats.ratio import statistic_moment_exprs
+from pipelines.stats.sufficient import METRIC_TYPES, PROPORTION, RATIO, VARIANCE_NOISE_FLOOR, comparison_key
 from pipelines.stats.relative import (
     DELTA,
     OK,
@@ -64,15 +65,10 @@ from pipelines.stats.relative import (
 GBSTATS = "gbstats"
 CONFIDENCE = "confidence"
 CONVENTIONS = (GBSTATS, CONFIDENCE)
-MEAN = "mean"
-PROPORTION = "proportion"
-METRIC_TYPES = (MEAN, PROPORTION, RATIO)
-BASE_KEY = ("experiment_id", "metric_id", "as_of_date")
 REQUIRED = ("variant", "is_control", "metric_type", "n", "sum", "sum_sq", "cov_sum", "cov_sum_sq", "cross_sum")
 RATIO_REQUIRED = ("den_sum", "den_sum_sq", "cov_cross_sum", "den_cov_cross_sum")
 # Raw sums pooled to estimate theta: y, y^2, x, x^2, y*x (or m*x for ratios), d, d*x.
 _POOL = ("n", "sum", "sum_sq", "cov_sum", "cov_sum_sq", "_yx", "den_sum", "_dx")
-VARIANCE_NOISE_FLOOR = 1e-12
 OUTPUT = (
     "control", "treatment", "metric_type", "n_control", "n_treatment", "mean_control", "mean_treatment",
     "var_control", "var_treatment", "unadjusted_mean_control", "unadjusted_mean_treatment",
@@ -214,7 +210,7 @@ def cuped_pairs(
     missing = [c for c in REQUIRED if c not in stats.columns]
     if missing:
         raise ValueError(f"cuped_pairs: missing input columns {missing}")
-    key = list(key) if key is not None else [c for c in (*BASE_KEY, "segment") if c in stats.columns]
+    key = list(key) if key is not None else comparison_key(stats)
     groups = _group_moments(stats, convention)
     per_group = (
         "metric_type", "n", "unadjusted_mean", "unadjusted_var", "covariate_mean", "covariate_var", "covariance",
@@ -317,7 +313,7 @@ def cuped_group_moments(stats: pl.DataFrame, *, key: Sequence[str] | None = None
     two-sample engine that takes `mean` / `variance` columns. Adds mean, variance (adjusted, per unit),
     unadjusted_mean, unadjusted_variance, theta, input_problem.
     """
-    key = list(key) if key is not None else [c for c in (*BASE_KEY, "segment") if c in stats.columns]
+    key = list(key) if key is not None else comparison_key(stats)
     groups = _group_moments(stats, CONFIDENCE)
     usable = groups.filter(pl.col("input_problem").is_null())
     pooled = usable.group_by(key).agg(pl.first("metric_type").alias("_mt"), **{f"pool_{c}": _f(c).sum() for c in _POOL})

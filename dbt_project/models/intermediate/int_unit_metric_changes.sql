@@ -8,35 +8,8 @@
 -- Each unit carries its pre-exposure covariate x (CUPED): it adds x and x^2 when it enters, and x times
 -- every change of its value to the cross sum.
 -- Ratio metrics also track the unit's denominator d: its changes, d^2, value x d and d x x (null otherwise).
-with exposures as (
-    select * from {{ ref('int_exposures') }}
-),
-
-experiment_metrics as (
-    select * from {{ ref('int_experiment_metrics') }}
-),
-
-unit_metrics as (
-    select
-        exposures.experiment_id,
-        exposures.unit_id,
-        exposures.variant,
-        exposures.exposed_at,
-        exposures.exposure_date,
-        experiment_metrics.metric_id,
-        experiment_metrics.metric_type,
-        experiment_metrics.aggregation,
-        experiment_metrics.window_days,
-        covariates.covariate,
-        covariates.has_history
-    from exposures
-    inner join experiment_metrics
-        on exposures.experiment_id = experiment_metrics.experiment_id
-    inner join {{ ref('int_unit_covariates') }} as covariates
-        on
-            exposures.experiment_id = covariates.experiment_id
-            and exposures.unit_id = covariates.unit_id
-            and experiment_metrics.metric_id = covariates.metric_id
+with unit_metrics as (
+    select * from {{ ref('int_unit_metrics') }}
 ),
 
 daily as (

@@ -1,13 +1,18 @@
--- Each exposed unit's pre-exposure covariate per metric, for variance reduction (CUPED): the metric aggregated
--- over the `covariate_lookback_days` days before the unit's exposure. Units with no measurement there get 0
--- and has_history = false (counted in the marts).
+-- One row per exposed unit and metric of its experiment: the unit's exposure, the metric's settings, and the
+-- unit's pre-exposure covariate for variance reduction (CUPED): the metric aggregated over the
+-- `covariate_lookback_days` days before the exposure. Units with no measurement there get 0 and
+-- has_history = false (counted in the marts).
 with unit_metrics as (
     select
         exposures.experiment_id,
         exposures.unit_id,
+        exposures.variant,
         exposures.exposed_at,
+        exposures.exposure_date,
         experiment_metrics.metric_id,
-        experiment_metrics.aggregation
+        experiment_metrics.metric_type,
+        experiment_metrics.aggregation,
+        experiment_metrics.window_days
     from {{ ref('int_exposures') }} as exposures
     inner join {{ ref('int_experiment_metrics') }} as experiment_metrics
         on exposures.experiment_id = experiment_metrics.experiment_id
@@ -35,9 +40,7 @@ history as (
 )
 
 select
-    unit_metrics.experiment_id,
-    unit_metrics.unit_id,
-    unit_metrics.metric_id,
+    unit_metrics.*,
     cast(coalesce(history.covariate, 0) as {{ type_double() }}) as covariate,
     history.covariate is not null as has_history
 from unit_metrics
