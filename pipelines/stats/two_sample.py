@@ -49,11 +49,6 @@ def p_value_two_sided(stat: np.ndarray, df: np.ndarray, is_t: np.ndarray) -> np.
     return p
 
 
-def confidence_interval(estimate: np.ndarray, se: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two-sided interval estimate -/+ q * se."""
-    return estimate - q * se, estimate + q * se
-
-
 def relative_interval(
     estimate: np.ndarray,
     lower: np.ndarray,
