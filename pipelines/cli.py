@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.project import EXPERIMENTS_DIR
+from pipelines.registry.catalogue import metric_catalogue, resolve_specs
 from pipelines.registry.spec import SpecError, load_specs
 from pipelines.warehouse import connect, export_warehouse_path, read_frame
 
@@ -21,12 +22,23 @@ app = typer.Typer(help="Verdict: nightly A/B test analysis in the data warehouse
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 
-def _specs():
+def _specs(resolved: bool = False):
+    """The experiment specs; `resolved`: with their metrics resolved against the dbt metric catalogue."""
     try:
-        return load_specs(EXPERIMENTS_DIR)
+        specs = load_specs(EXPERIMENTS_DIR)
+        return resolve_specs(specs, metric_catalogue(_manifest()), EXPERIMENTS_DIR) if resolved else specs
     except SpecError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+
+
+def _manifest() -> dict:
+    """The dbt manifest, parsed fresh."""
+    import json
+
+    from pipelines.project import prepare_manifest
+
+    return json.loads(prepare_manifest().read_text())
 
 
 @app.command()
@@ -229,7 +241,7 @@ BASELINES_QUERY = """
 select
     metric_id,
     sum / n as baseline_mean,
-    case when metric_type = 'proportion' then null else (sum_sq - sum * sum / n) / (n - 1) end as baseline_variance
+    case when analysis_type = 'proportion' then null else (sum_sq - sum * sum / n) / (n - 1) end as baseline_variance
 from marts.metric_sufficient_stats
 where experiment_id = ? and is_control and n > 1
 qualify as_of_date = max(as_of_date) over ()
@@ -258,7 +270,7 @@ def plan(
     from pipelines.planning import experiment_metrics_frame, plan_metrics
 
     if experiment is not None:
-        spec = next((s for s in _specs() if s.id == experiment), None)
+        spec = next((s for s in _specs(resolved=True) if s.id == experiment), None)
         if spec is None:
             console.print(f"[red]no experiment {experiment!r} in {EXPERIMENTS_DIR}[/red]")
             raise typer.Exit(2)
@@ -309,28 +321,33 @@ def _print_plan(plan: pl.DataFrame, title: str, daily_units: float | None) -> No
 @app.command()
 def metrics() -> None:
     """List the metric catalogue: every metric model in dbt_project/models/metrics with its settings."""
-    import json
-
-    from pipelines.project import prepare_manifest
-    from pipelines.registry.catalogue import metric_catalogue
-
-    manifest = json.loads(prepare_manifest().read_text())
+    manifest = _manifest()
     descriptions = {n["name"]: n.get("description", "") for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     uses: dict[str, list[str]] = {}
     for spec in _specs():
         for use in spec.metrics:
             uses.setdefault(use.metric, []).append(f"{spec.id} ({use.role.value})")
     table = Table(title="Metrics (dbt_project/models/metrics)", title_justify="left")
-    for column in ("metric", "type", "aggregation", "window", "used by", "description"):
+    for column in ("metric", "type", "aggregation", "window", "settings", "used by", "description"):
         table.add_column(column)
     for name, settings in sorted(metric_catalogue(manifest).items()):
-        window = settings.get("window_days")
         table.add_row(
-            name, str(settings.get("type", "?")), str(settings.get("aggregation", "sum")),
-            "cumulative" if window is None else f"{window} days", ", ".join(uses.get(name, [])) or "-",
-            descriptions.get(name, ""),
+            name, str(settings.get("type", "?")), str(settings.get("aggregation", "default")), _window(settings),
+            _settings(settings), ", ".join(uses.get(name, [])) or "-", descriptions.get(name, ""),
         )  # fmt: skip
     console.print(table)
+
+
+def _window(settings: dict) -> str:
+    """A metric's window in words: cumulative, or days N..M after exposure."""
+    days, offset = settings.get("window_days"), settings.get("window_offset_days") or 0
+    return "cumulative" if days is None else f"days {offset}-{offset + days} after exposure"
+
+
+def _settings(settings: dict) -> str:
+    """The other settings of a metric as key=value (winsorization, threshold, nulls, defaults)."""
+    shown = {k: v for k, v in settings.items() if k not in ("type", "aggregation", "window_days", "window_offset_days")}
+    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "-"
 
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)

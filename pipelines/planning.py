@@ -62,7 +62,7 @@ def experiment_metrics_frame(spec: ExperimentSpec, baselines: pl.DataFrame) -> p
                 "metric_id": use.metric,
                 "role": use.role.value,
                 "mde": use.non_inferiority_margin if use.role is Role.GUARDRAIL else use.minimum_detectable_effect,
-                "preferred_direction": use.preferred_direction.value,
+                "preferred_direction": use.preferred_direction and use.preferred_direction.value,
             }
             for use in spec.metrics
         ],

@@ -10,17 +10,27 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from pipelines.cli import app, console
 from pipelines.project import DBT_PROJECT_DIR, dbt_executable
 from pipelines.warehouse import REPO_ROOT
 
 
-def test_verdict_metrics_lists_every_metric_with_its_settings(manifest):
+def test_verdict_metrics_lists_every_metric_with_its_settings(manifest, monkeypatch):
+    monkeypatch.setattr(console, "width", 400)
     result = CliRunner().invoke(app, ["metrics"])
     assert result.exit_code == 0, result.output
-    for name, kind in (("conversion", "proportion"), ("minutes_played", "mean"), ("clicks_per_session", "ratio")):
+    rows = {
+        "conversion": ["proportion", "max", "cumulative"],
+        "minutes_played": ["mean", "sum", "non_inferiority_margin=0.02"],
+        "clicks_per_session": ["ratio", "sum"],
+        "retention_d7": ["retention", "days 7-8 after exposure"],
+        "revenue_per_user": ["mean", "winsorize={'upper': 0.99}"],
+        "active_days": ["count_distinct", "days 0-14 after exposure"],
+        "crash_rate": ["ratio", "preferred_direction=decrease"],
+    }
+    for name, shown in rows.items():
         line = next(line for line in result.output.splitlines() if f" {name} " in line)
-        assert kind in line
+        assert all(text in line for text in shown), (line, shown)
 
 
 def compile_metrics(project: Path, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -35,9 +45,17 @@ def compile_metrics(project: Path, tmp_path: Path) -> subprocess.CompletedProces
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("type: mean", "type: average"), "field 'meta.metric.type' is average. Set it to one of: mean, proportion, ratio"),
+        (("type: mean", "type: average"), "field 'meta.metric.type' is average. Set it to one of: mean, count, proportion"),
         (("aggregation: max", "aggregation: median"), "field 'meta.metric.aggregation' is median"),
         (("type: ratio", "type: ratio\n          window_days: -3"), "field 'meta.metric.window_days' is -3"),
+        (("type: mean\n          aggregation: sum\n          winsorize", "type: ratio\n          aggregation: sum\n          winsorize"),
+         "field 'columns' has no 'denominator'"),
+        (("window_offset_days: 7\n          window_days: 1", "window_offset_days: 7"), "field 'meta.metric.window_offset_days' needs a window"),
+        (("type: retention", "type: threshold"), "field 'meta.metric.threshold' is missing"),
+        (("winsorize: {upper: 0.99}", "winsorize: {upper: 1.5}"), "field 'meta.metric.winsorize.upper' is 1.5"),
+        (("type: proportion\n          aggregation: max\n          preferred_direction: increase\n          minimum",
+          "type: proportion\n          aggregation: max\n          preferred_direction: up\n          minimum"),
+         "field 'meta.metric.preferred_direction' is up. Set increase or decrease"),
     ],
 )
 def test_invalid_metric_settings_fail_with_model_field_and_fix(tmp_path: Path, change, message):

@@ -9,6 +9,8 @@ import duckdb
 import polars as pl
 import pytest
 
+from pipelines.project import EXPERIMENTS_DIR
+from pipelines.registry.spec import load_specs
 from pipelines.warehouse import read_frame
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +29,11 @@ def latest(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     return read_frame(
         con, f"select * from main.{table} qualify as_of_date = max(as_of_date) over (partition by experiment_id)"
     )
+
+
+def spec_metrics(experiment_id: str) -> list[str]:
+    """The metrics an experiment's spec lists."""
+    return [use.metric for spec in load_specs(EXPERIMENTS_DIR) if spec.id == experiment_id for use in spec.metrics]
 
 
 def test_the_job_succeeds(nightly_run):
@@ -79,7 +86,7 @@ def test_lift_and_guardrail_harm(con):
 def test_aa_test_is_not_significant(con):
     """At the final look of the fixed-horizon analysis (daily peeking needs the sequential tests)."""
     aa = latest(con, "experiment_results").filter(experiment_id="aa_homepage_copy")
-    assert aa.height == 4  # every metric of the A/A spec
+    assert aa.height == len(spec_metrics("aa_homepage_copy"))
     assert (aa["status"] == "ok").all()
     assert not aa["is_significant"].any()
 
@@ -172,22 +179,22 @@ def test_crossovers_are_excluded_and_counted(con):
     assert in_analysis == 0
 
 
-def test_sufficient_stats_match_a_brute_force_count(con):
-    """n, sum, sum_sq and the CUPED sums of one cell recomputed from clean events and first exposures."""
-    mart = con.sql(
-        """
-        select n, sum, sum_sq, cov_sum, cov_sum_sq, cross_sum, units_without_history
-        from marts.metric_sufficient_stats
-        where experiment_id = 'playlist_recs' and metric_id = 'minutes_played' and variant = 'new_model'
-          and as_of_date = date '2026-11-10'
-        """
-    ).fetchall()[0]
-    brute = con.sql(
-        """
-        with exposures as (
+def brute_force_cell(con, experiment_id: str, variant: str, as_of: str, trigger: str | None = None) -> tuple:
+    """n, sum, sum_sq, the CUPED sums and units without history of minutes played at an as-of date, recomputed
+    from clean events and first exposures (moved to the first stream after exposure when `trigger` is 'stream')."""
+    start = "a.exposed_at" if trigger is None else (
+        "(select min(t.occurred_at) from staging.stg_events t"
+        f" where t.unit_id = a.unit_id and t.event_type = '{trigger}' and t.occurred_at >= a.exposed_at)"
+    )
+    return con.sql(
+        f"""
+        with assigned as (
             select unit_id, min(assigned_at) as exposed_at
-            from staging.stg_assignments where experiment_id = 'playlist_recs'
-            group by unit_id having count(distinct variant) = 1 and min(variant) = 'new_model'
+            from staging.stg_assignments where experiment_id = '{experiment_id}'
+            group by unit_id having count(distinct variant) = 1 and min(variant) = '{variant}'
+        ),
+        exposures as (
+            select a.unit_id, {start} as exposed_at from assigned a
         ),
         per_unit as (
             select
@@ -199,8 +206,8 @@ def test_sufficient_stats_match_a_brute_force_count(con):
             left join staging.stg_events ev
               on ev.unit_id = e.unit_id and ev.event_type = 'stream'
              and ev.occurred_at >= e.exposed_at - interval 14 day
-             and ev.occurred_at < timestamp '2026-11-11 00:00:00'
-            where e.exposed_at < timestamp '2026-11-11 00:00:00'
+             and ev.occurred_at < date '{as_of}' + interval 1 day
+            where e.exposed_at < date '{as_of}' + interval 1 day
             group by e.unit_id
         )
         select count(*), sum(value), sum(value * value), sum(covariate), sum(covariate * covariate),
@@ -208,9 +215,50 @@ def test_sufficient_stats_match_a_brute_force_count(con):
         from per_unit
         """
     ).fetchall()[0]
+
+
+@pytest.mark.parametrize(
+    ("experiment_id", "variant", "as_of", "trigger"),
+    [("checkout_redesign", "upsell", "2026-11-10", None), ("playlist_recs", "new_model", "2026-11-12", "stream")],
+)
+def test_sufficient_stats_match_a_brute_force_count(con, experiment_id, variant, as_of, trigger):
+    """A cell of the mart recomputed from per-unit rows; playlist_recs is triggered by each unit's first stream."""
+    mart = con.sql(
+        f"""
+        select n, sum, sum_sq, cov_sum, cov_sum_sq, cross_sum, units_without_history
+        from marts.metric_sufficient_stats
+        where experiment_id = '{experiment_id}' and metric_id = 'minutes_played' and variant = '{variant}'
+          and as_of_date = date '{as_of}'
+        """
+    ).fetchall()[0]
+    brute = brute_force_cell(con, experiment_id, variant, as_of, trigger)
     assert mart[0] == brute[0] and mart[6] == brute[6]
     assert mart[1:6] == pytest.approx(brute[1:6], rel=1e-9)
     assert 0 < brute[6] < brute[0]  # some units have no history, and are counted
+
+
+def test_exposure_filter_keeps_only_triggered_units(con):
+    """playlist_recs analyses units that streamed after exposure: fewer than were exposed, each from its stream."""
+    counts = con.sql(
+        """
+        select count(*), count(*) filter (where f.exposed_at < e.exposed_at), count(f.unit_id)
+        from intermediate.int_exposures e
+        left join intermediate.int_analysis_exposures f using (experiment_id, unit_id)
+        where e.experiment_id = 'playlist_recs'
+        """
+    ).fetchall()[0]
+    exposed, earlier, analysed = counts
+    assert 0 < analysed < exposed and earlier == 0
+    unfiltered = con.sql(
+        """
+        select count(*) from intermediate.int_exposures e
+        join intermediate.int_analysis_exposures f using (experiment_id, unit_id, exposed_at)
+        where e.experiment_id = 'checkout_redesign'
+        """
+    ).fetchall()[0][0]
+    assert unfiltered == con.sql(
+        "select count(*) from intermediate.int_exposures where experiment_id = 'checkout_redesign'"
+    ).fetchall()[0][0]
 
 
 def test_ratio_metric_sums_match_a_brute_force_count(con):
@@ -219,7 +267,7 @@ def test_ratio_metric_sums_match_a_brute_force_count(con):
         """
         select n, sum, sum_sq, den_sum, den_sum_sq, value_den_cross_sum
         from marts.metric_sufficient_stats
-        where experiment_id = 'playlist_recs' and metric_id = 'clicks_per_session' and variant = 'control'
+        where experiment_id = 'checkout_redesign' and metric_id = 'crash_rate' and variant = 'control'
           and as_of_date = date '2026-11-12'
         """
     ).fetchall()[0]
@@ -227,13 +275,13 @@ def test_ratio_metric_sums_match_a_brute_force_count(con):
         """
         with exposures as (
             select unit_id, min(assigned_at) as exposed_at
-            from staging.stg_assignments where experiment_id = 'playlist_recs'
+            from staging.stg_assignments where experiment_id = 'checkout_redesign'
             group by unit_id having count(distinct variant) = 1 and min(variant) = 'control'
         ),
         per_unit as (
             select
                 e.unit_id,
-                count(ev.event_id) filter (where ev.event_type = 'click') as clicks,
+                count(ev.event_id) filter (where ev.event_type = 'crash') as crashes,
                 count(ev.event_id) filter (where ev.event_type = 'session') as sessions
             from exposures e
             left join staging.stg_events ev
@@ -242,8 +290,8 @@ def test_ratio_metric_sums_match_a_brute_force_count(con):
             where e.exposed_at < timestamp '2026-11-13 00:00:00'
             group by e.unit_id
         )
-        select count(*), sum(clicks), sum(clicks * clicks), sum(sessions), sum(sessions * sessions),
-               sum(clicks * sessions)
+        select count(*), sum(crashes), sum(crashes * crashes), sum(sessions), sum(sessions * sessions),
+               sum(crashes * sessions)
         from per_unit
         """
     ).fetchall()[0]
@@ -253,6 +301,93 @@ def test_ratio_metric_sums_match_a_brute_force_count(con):
 
 def test_ratio_metrics_are_analysed(con):
     ratios = latest(con, "experiment_results").filter(metric_type="ratio")
-    assert set(ratios["metric_id"]) == {"clicks_per_session", "revenue_per_purchase"}
+    assert set(ratios["metric_id"]) == {"clicks_per_session", "revenue_per_purchase", "crash_rate"}
     assert (ratios["status"] == "ok").all()
     assert ratios["relative_ci_lower"].null_count() == 0
+
+
+def mart_cell(con, experiment_id: str, metric_id: str, variant: str, as_of: str) -> tuple:
+    """n, sum and sum of squares of one cell of the mart."""
+    return con.sql(
+        f"""
+        select n, sum, sum_sq from marts.metric_sufficient_stats
+        where experiment_id = '{experiment_id}' and metric_id = '{metric_id}' and variant = '{variant}'
+          and as_of_date = date '{as_of}'
+        """
+    ).fetchall()[0]
+
+
+TRIGGERED_UNITS = """
+    with assigned as (
+        select unit_id, min(assigned_at) as assigned_at
+        from staging.stg_assignments where experiment_id = 'playlist_recs'
+        group by unit_id having count(distinct variant) = 1 and min(variant) = 'new_model'
+    )
+    select a.unit_id, min(s.occurred_at) as exposed_at
+    from assigned a join staging.stg_events s
+      on s.unit_id = a.unit_id and s.event_type = 'stream' and s.occurred_at >= a.assigned_at
+    group by a.unit_id
+"""
+
+
+def test_windowed_metrics_match_a_brute_force_count(con):
+    """Day-7 retention and distinct active days in the first 14 days: a unit counts once its window has elapsed."""
+    as_of = "2026-11-18"
+    retention, active = con.sql(
+        f"""
+        with units as ({TRIGGERED_UNITS}),
+        per_unit as (
+            select
+                u.unit_id,
+                u.exposed_at + interval 8 day <= date '{as_of}' + interval 1 day as retention_elapsed,
+                u.exposed_at + interval 14 day <= date '{as_of}' + interval 1 day as active_elapsed,
+                count(s.event_id) filter (where s.occurred_at >= u.exposed_at + interval 7 day
+                                            and s.occurred_at < u.exposed_at + interval 8 day) > 0 as retained,
+                count(distinct cast(s.occurred_at as date)) filter (
+                    where s.occurred_at >= u.exposed_at and s.occurred_at < u.exposed_at + interval 14 day
+                ) as active_days
+            from units u left join staging.stg_events s on s.unit_id = u.unit_id and s.event_type = 'session'
+            group by u.unit_id, u.exposed_at
+        )
+        select
+            [count(*) filter (where retention_elapsed), count(*) filter (where retention_elapsed and retained)],
+            [count(*) filter (where active_elapsed), sum(active_days) filter (where active_elapsed),
+             sum(active_days * active_days) filter (where active_elapsed)]
+        from per_unit
+        """
+    ).fetchall()[0]
+    n, total, squares = mart_cell(con, "playlist_recs", "retention_d7", "new_model", as_of)
+    assert [n, total] == retention and squares == total  # a proportion: values are 0 or 1
+    assert 0 < retention[1] < retention[0]
+    assert list(mart_cell(con, "playlist_recs", "active_days", "new_model", as_of)) == pytest.approx(active, rel=1e-12)
+
+
+def test_winsorized_metric_matches_a_brute_force_count(con):
+    """Revenue per user capped at the 99th percentile of every analysed unit's revenue at the last as-of date."""
+    last = "2026-11-21"
+    per_unit = f"""
+        with assigned as (
+            select unit_id, min(assigned_at) as exposed_at, min(variant) as variant
+            from staging.stg_assignments where experiment_id = 'aa_homepage_copy'
+            group by unit_id having count(distinct variant) = 1
+        )
+        select a.unit_id, a.variant, coalesce(sum(p.value), 0) as revenue
+        from assigned a left join staging.stg_events p
+          on p.unit_id = a.unit_id and p.event_type = 'purchase' and p.occurred_at >= a.exposed_at
+         and p.occurred_at < date '{last}' + interval 1 day
+        group by a.unit_id, a.variant
+    """
+    [(cap,)] = con.sql(f"select quantile_cont(revenue, 0.99) from ({per_unit})").fetchall()
+    [(stored,)] = con.sql(
+        "select cap_upper from intermediate.int_metric_caps"
+        " where experiment_id = 'aa_homepage_copy' and metric_id = 'revenue_per_user'"
+    ).fetchall()
+    assert stored == pytest.approx(cap, rel=1e-12)
+    brute = con.sql(
+        f"""
+        select count(*), sum(least(revenue, {cap})), sum(least(revenue, {cap}) ^ 2), max(revenue) > {cap}
+        from ({per_unit}) where variant = 'control'
+        """
+    ).fetchall()[0]
+    assert brute[3]  # the cap bites
+    assert list(mart_cell(con, "aa_homepage_copy", "revenue_per_user", "control", last)) == pytest.approx(brute[:3], rel=1e-9)

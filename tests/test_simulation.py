@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.registry.spec import ExperimentSpec, load_specs
+from pipelines.registry.spec import ExperimentSpec, MetricUse, load_specs
 from pipelines.simulation import scenario, simulate
 from pipelines.simulation import warehouse as warehouse_module
 
@@ -34,9 +34,26 @@ EXPECTED_COLUMNS = {
 }
 
 
+# Metrics of the rare event types, listed here for some experiments whether or not their spec files do.
+EXTRA_METRICS = {
+    "checkout_redesign": [
+        MetricUse(metric="premium_upgrade", role="success"),
+        MetricUse(metric="crash_rate", role="deterioration", preferred_direction="decrease"),
+    ],
+    "playlist_recs": [MetricUse(metric="premium_upgrade", role="deterioration")],
+}
+
+
+def _with_metrics(spec: ExperimentSpec, extra: list[MetricUse]) -> ExperimentSpec:
+    """The spec with the metrics of `extra` it does not list yet appended."""
+    listed = {use.metric for use in spec.metrics}
+    metrics = [*spec.metrics, *(use for use in extra if use.metric not in listed)]
+    return ExperimentSpec.model_validate(spec.model_dump() | {"metrics": metrics})
+
+
 @pytest.fixture(scope="module")
 def specs() -> list[ExperimentSpec]:
-    return load_specs(EXPERIMENTS)
+    return [_with_metrics(spec, EXTRA_METRICS.get(spec.id, [])) for spec in load_specs(EXPERIMENTS)]
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +145,16 @@ def test_events_cover_history_with_realistic_values(warehouse: duckdb.DuckDBPyCo
         """
     ).fetchall()
     stats = {r[0]: r[1:] for r in rows}
-    assert set(stats) == {"session", "stream", "click", "purchase"}
+    assert set(stats) == {"session", "stream", "click", "purchase", "upgrade", "crash"}
     for first, last, *_ in stats.values():
         assert first == FIRST and last == END
-    assert stats["session"][2] == stats["session"][3] == 1 and stats["click"][2] == stats["click"][3] == 1
+    for event_type in ("session", "click", "upgrade", "crash"):
+        assert stats[event_type][2] == stats[event_type][3] == 1, event_type
     assert stats["click"][5] > 1.5 * stats["session"][5]  # several clicks per session
     assert stats["stream"][2] >= 0 and stats["stream"][3] > 5 * stats["stream"][4]  # skewed minutes per session
     assert stats["purchase"][5] < 0.1 * stats["session"][5]  # purchases are rare
     assert stats["purchase"][3] > 10 * stats["purchase"][4]  # heavy-tailed revenue
+    assert stats["upgrade"][5] < 0.3 * stats["purchase"][5]  # upgrades are rarer still
     # Per-unit activity persists: pre-period minutes predict post-period minutes (CUPED has something to use).
     corr = warehouse.execute(
         """
@@ -148,6 +167,39 @@ def test_events_cover_history_with_realistic_values(warehouse: duckdb.DuckDBPyCo
         """
     ).fetchone()[0]
     assert corr > 0.4
+
+
+def test_crashes_and_upgrades_happen_in_sessions_at_plausible_rates(warehouse: duckdb.DuckDBPyConnection) -> None:
+    # Clean rows only, and sessions at least two days before the end (so that no late row is missing yet).
+    rows = warehouse.execute(
+        f"""
+        WITH ev AS (
+            SELECT DISTINCT ON (event_id) regexp_extract(event_id, '^e[0-9]+[.][0-9]+') AS session_key, *
+            FROM raw.events
+            WHERE unit_id IS NOT NULL AND event_id NOT LIKE '%x' AND occurred_at < DATE '{END}' - 2
+        ), s AS (
+            SELECT session_key, unit_id, occurred_at FROM ev WHERE event_type = 'session'
+        )
+        SELECT ev.event_type, count(*), count(DISTINCT ev.session_key), count(DISTINCT ev.unit_id),
+               count(*) FILTER (WHERE s.unit_id IS DISTINCT FROM ev.unit_id),
+               min(epoch(ev.occurred_at) - epoch(s.occurred_at)), max(epoch(ev.occurred_at) - epoch(s.occurred_at)),
+               (SELECT count(*) FROM s), (SELECT count(DISTINCT unit_id) FROM s)
+        FROM ev LEFT JOIN s USING (session_key)
+        WHERE ev.event_type IN ('upgrade', 'crash')
+        GROUP BY ALL
+        """
+    ).fetchall()
+    stats = {r[0]: r[1:] for r in rows}
+    for event_type, (events, sessions_with, _, outside, *_) in stats.items():
+        assert events == sessions_with and outside == 0, event_type  # at most one per session, always in one
+    (crashes, *_, first, last, sessions, active_units) = stats["crash"]
+    assert 0.018 * sessions < crashes < 0.022 * sessions  # ~2% of sessions crash
+    assert 0 < first and last < 31 * 60  # within the first half hour of the session
+    (upgrades, _, upgraders, _, first, last, *_) = stats["upgrade"]
+    assert 0.002 * sessions < upgrades < 0.012 * sessions  # a few sessions in a thousand end in an upgrade
+    assert 0.02 * active_units < upgraders < 0.15 * active_units  # a few percent of units within four weeks
+    assert upgraders < upgrades  # some units upgrade more than once
+    assert 5 * 60 <= first and last < 30 * 60  # minutes after the session starts
 
 
 def test_every_bad_kind_is_present_in_small_numbers(warehouse: duckdb.DuckDBPyConnection, specs) -> None:
@@ -232,12 +284,18 @@ def test_truth_table(warehouse: duckdb.DuckDBPyConnection, specs) -> None:
     rate = plants["checkout_redesign"].purchase_rate["compact"]
     assert truth[("checkout_redesign", "compact", "purchases")][0] == rate
     assert 0.6 * rate < truth[("checkout_redesign", "compact", "conversion")][0] < rate  # saturation
+    upgrade = plants["checkout_redesign"].upgrade_rate["upsell"]
+    assert 0.8 * upgrade < truth[("checkout_redesign", "upsell", "premium_upgrade")][0] < upgrade  # saturation
+    listed = {(e, m) for e, _, m in truth}
+    assert {("checkout_redesign", "premium_upgrade"), ("checkout_redesign", "crash_rate")} <= listed
+    assert ("playlist_recs", "premium_upgrade") in listed
     planted = {k for k, (effect, _) in truth.items() if effect != 0}
     assert planted == {
         ("playlist_recs", "new_model", "minutes_played"),
         ("checkout_redesign", "upsell", "minutes_played"),
         ("checkout_redesign", "compact", "purchases"),
         ("checkout_redesign", "compact", "conversion"),
+        ("checkout_redesign", "upsell", "premium_upgrade"),
     }
 
 
@@ -266,6 +324,9 @@ def test_srm_planted_only_for_onboarding_and_visible_in_raw_counts(warehouse, sp
             assert p > 1e-3, (spec.id, counts)
 
 
+# Per-unit metrics after first exposure; `crashes` (per unit, not per session) stands in for crash_rate, which is
+# never planted.
+BRUTE_FORCE_METRICS = ("minutes_played", "purchases", "conversion", "premium_upgrade", "crashes")
 BRUTE_FORCE = f"""
 WITH a AS (
     SELECT a.experiment_id, a.unit_id, a.variant, a.assigned_at
@@ -277,35 +338,45 @@ WITH a AS (
     FROM a GROUP BY ALL HAVING count(DISTINCT variant) = 1
 ), ev AS (
     SELECT DISTINCT ON (event_id) * FROM raw.events
-    WHERE unit_id IS NOT NULL AND event_type IN ('stream', 'purchase')
+    WHERE unit_id IS NOT NULL AND event_type IN ('stream', 'purchase', 'upgrade', 'crash')
       AND occurred_at >= DATE '{FIRST}' AND occurred_at < DATE '{END}' + 1
 ), m AS (
     SELECT u.experiment_id, u.variant, u.unit_id,
            coalesce(sum(ev.value) FILTER (WHERE ev.event_type = 'stream'), 0) AS minutes_played,
            count(ev.event_id) FILTER (WHERE ev.event_type = 'purchase') AS purchases,
-           (count(ev.event_id) FILTER (WHERE ev.event_type = 'purchase') > 0)::INTEGER AS conversion
+           (count(ev.event_id) FILTER (WHERE ev.event_type = 'purchase') > 0)::INTEGER AS conversion,
+           (count(ev.event_id) FILTER (WHERE ev.event_type = 'upgrade') > 0)::INTEGER AS premium_upgrade,
+           count(ev.event_id) FILTER (WHERE ev.event_type = 'crash') AS crashes
     FROM u LEFT JOIN ev ON ev.unit_id = u.unit_id AND ev.occurred_at >= u.first_at
     GROUP BY ALL
 )
 SELECT experiment_id, variant, count(*),
        avg(minutes_played), var_samp(minutes_played), avg(purchases), var_samp(purchases),
-       avg(conversion), var_samp(conversion)
+       avg(conversion), var_samp(conversion), avg(premium_upgrade), var_samp(premium_upgrade),
+       avg(crashes), var_samp(crashes)
 FROM m GROUP BY ALL
 """
 
 
+def brute_force_stats(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, str], tuple[int, float, float]]:
+    """Units, mean and variance per experiment, variant and metric of `BRUTE_FORCE_METRICS`."""
+    return {
+        (r[0], r[1], metric): (r[2], r[3 + 2 * i], r[4 + 2 * i])
+        for r in con.execute(BRUTE_FORCE).fetchall()
+        for i, metric in enumerate(BRUTE_FORCE_METRICS)
+    }
+
+
 def brute_force_z(con: duckdb.DuckDBPyConnection, specs: list[ExperimentSpec]) -> dict[tuple[str, str, str], float]:
     """Welch z of each treatment vs control per metric, from per-unit metrics after first exposure."""
-    stats = {(r[0], r[1]): r[2:] for r in con.execute(BRUTE_FORCE).fetchall()}
+    stats = brute_force_stats(con)
     z = {}
     for spec in specs:
-        control = stats[(spec.id, spec.control)]
         for treatment in spec.treatments:
-            arm = stats[(spec.id, treatment)]
-            for i, metric in enumerate(("minutes_played", "purchases", "conversion")):
-                diff = arm[1 + 2 * i] - control[1 + 2 * i]
-                se = math.sqrt(arm[2 + 2 * i] / arm[0] + control[2 + 2 * i] / control[0])
-                z[(spec.id, treatment, metric)] = diff / se
+            for metric in BRUTE_FORCE_METRICS:
+                n_t, mean_t, var_t = stats[(spec.id, treatment, metric)]
+                n_c, mean_c, var_c = stats[(spec.id, spec.control, metric)]
+                z[(spec.id, treatment, metric)] = (mean_t - mean_c) / math.sqrt(var_t / n_t + var_c / n_c)
     return z
 
 
@@ -319,3 +390,26 @@ def test_planted_effects_are_visible_and_nothing_else(warehouse, specs) -> None:
             assert z * math.copysign(1, effect) > 4, (key, z)
         else:
             assert abs(z) < 3.5, (key, z)
+
+
+def test_upgrade_effect_in_raw_data_matches_the_truth(warehouse, specs) -> None:
+    """The share of exposed units that upgrade after exposure rises by the planted amount for checkout_redesign's
+    upsell arm (relative to control), and nowhere else."""
+    stats = brute_force_stats(warehouse)
+    truth = {
+        (e, v): effect
+        for e, v, m, effect, _ in warehouse.execute("SELECT * FROM raw.simulation_truth").fetchall()
+        if m == "premium_upgrade"
+    }
+    for spec in specs:
+        n_c, p_c, _ = stats[(spec.id, spec.control, "premium_upgrade")]
+        for treatment in spec.treatments:
+            n_t, p_t, _ = stats[(spec.id, treatment, "premium_upgrade")]
+            log_ratio, se = math.log(p_t / p_c), math.sqrt((1 - p_t) / (n_t * p_t) + (1 - p_c) / (n_c * p_c))
+            expected = truth.get((spec.id, treatment), 0.0)
+            shares = (spec.id, treatment, round(p_t, 4), spec.control, round(p_c, 4), expected)
+            assert abs(log_ratio - math.log1p(expected)) < 3.5 * se, shares
+            if (spec.id, treatment) == ("checkout_redesign", "upsell"):
+                assert expected > 0.4 and log_ratio > 4 * se, shares
+            else:
+                assert expected == 0, shares

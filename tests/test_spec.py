@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pipelines.project import EXPERIMENTS_DIR
-from pipelines.registry.catalogue import check_metrics_exist, metric_catalogue
+from pipelines.registry.catalogue import metric_catalogue, resolve_specs
 from pipelines.registry.spec import SpecError, load_specs, parse_spec
 from pipelines.registry.tables import registry_frames
 
@@ -56,7 +56,7 @@ def test_registry_frames_have_one_row_per_thing():
         (with_changes(control="baseline"), "control", "control 'baseline' is not one of the variants"),
         (with_changes(variants=[{"id": "control", "weight": 0.5}, {"id": "treatment", "weight": 0.6}]), "variants", "must sum to 1"),
         (with_changes(variants=[{"id": "control", "weight": 1.0}]), "variants", "at least 2"),
-        (with_changes(metrics=[{"metric": "conversion", "role": "guardrail"}]), "metrics.0", "needs a non_inferiority_margin"),
+        (with_changes(metrics=[{"metric": "conversion", "non_inferiority_margin": 0.1}]), "metrics.0", "set role: guardrail or remove the margin"),
         (with_changes(metrics=[{"metric": "conversion", "role": "winner"}]), "metrics.0.role", "'success', 'guardrail' or 'deterioration'"),
         (with_changes(alpha=0.7), "alpha", "less than 0.5"),
         (with_changes(end_date="2026-10-01"), "end_date", "before start_date"),
@@ -96,16 +96,47 @@ def test_every_bad_file_is_reported_together(tmp_path: Path):
     assert "exp_one.yml" in str(error.value) and "exp_two.yml" in str(error.value)
 
 
-def test_unknown_metric_names_the_field(tmp_path: Path, manifest: Path):
+def catalogue_of(manifest: Path) -> dict:
     import json
 
-    path = write(tmp_path, with_changes(metrics=[{"metric": "conversion"}, {"metric": "happiness"}]))
-    catalogue = metric_catalogue(json.loads(manifest.read_text()))
-    assert {"conversion", "minutes_played", "purchases"} <= set(catalogue)
+    return metric_catalogue(json.loads(manifest.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"metrics": [{"metric": "conversion"}, {"metric": "happiness"}]}, "metrics.1.metric", "unknown metric 'happiness'"),
+        ({"exposure_filter": {"metric": "checkout_views"}}, "exposure_filter.metric", "unknown metric 'checkout_views'"),
+        ({"metrics": [{"metric": "conversion", "role": "guardrail"}]}, "metrics.0.non_inferiority_margin", "needs a non_inferiority_margin"),
+    ],
+)
+def test_metrics_resolve_against_the_catalogue_or_name_the_field(tmp_path: Path, manifest: Path, changes, field, message):
+    path = write(tmp_path, with_changes(**changes))
     with pytest.raises(SpecError) as error:
-        check_metrics_exist([parse_spec(path)], catalogue, tmp_path)
-    assert "field 'metrics.1.metric'" in str(error.value)
-    assert "unknown metric 'happiness'" in str(error.value)
+        resolve_specs([parse_spec(path)], catalogue_of(manifest), tmp_path)
+    assert str(path) in str(error.value) and f"field '{field}'" in str(error.value) and message in str(error.value)
+
+
+def test_a_spec_takes_the_metric_defaults_it_leaves_open(tmp_path: Path, manifest: Path):
+    catalogue = catalogue_of(manifest)
+    assert catalogue["premium_upgrade"]["non_inferiority_margin"] == 0.10
+    assert catalogue["crash_rate"]["preferred_direction"] == "decrease"
+    uses = [
+        {"metric": "conversion"},
+        {"metric": "premium_upgrade", "role": "guardrail"},
+        {"metric": "minutes_played", "role": "guardrail", "non_inferiority_margin": 0.05},
+        {"metric": "crash_rate", "role": "deterioration"},
+        {"metric": "sessions_per_user", "minimum_detectable_effect": 0.07, "preferred_direction": "decrease"},
+    ]
+    [spec] = resolve_specs([parse_spec(write(tmp_path, with_changes(metrics=uses)))], catalogue, tmp_path)
+    rows = {r["metric_id"]: r for r in registry_frames([spec])["experiment_metrics"].iter_rows(named=True)}
+    assert rows["conversion"]["minimum_detectable_effect"] == 0.05 and rows["conversion"]["non_inferiority_margin"] is None
+    assert rows["premium_upgrade"]["non_inferiority_margin"] == 0.10
+    assert rows["minutes_played"]["non_inferiority_margin"] == 0.05  # the spec wins over the metric's 0.02
+    assert rows["crash_rate"]["preferred_direction"] == "decrease"
+    assert rows["sessions_per_user"]["preferred_direction"] == "decrease"
+    assert rows["sessions_per_user"]["minimum_detectable_effect"] == 0.07
+    assert rows["sessions_per_user"]["non_inferiority_margin"] is None
 
 
 def test_sequential_settings_reach_the_registry(tmp_path: Path):

@@ -17,86 +17,186 @@
 {%- endmacro %}
 
 {% macro validated_metric(node) -%}
+    {#- The settings of one metric model, with defaults filled in; a bad setting fails naming model, field and fix. -#}
     {% set where = 'metric model ' ~ node.name ~ ' (' ~ node.original_file_path ~ ')' %}
     {% set settings = node.config.meta.get('metric') %}
     {% if settings is none or settings is not mapping %}
-        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric' is missing. Add config: {meta: {metric: {type: mean, aggregation: sum}}} to its entry in models/metrics/_metrics.yml") }}
+        {{ metric_error(where, 'meta.metric', 'is missing. Add config: {meta: {metric: {type: mean, aggregation: sum}}} to its entry in models/metrics/_metrics.yml') }}
     {% endif %}
-    {% set known = ['type', 'aggregation', 'window_days'] %}
+    {% set known = ['type', 'aggregation', 'window_days', 'window_offset_days', 'winsorize', 'threshold',
+                    'null_values', 'preferred_direction', 'minimum_detectable_effect', 'non_inferiority_margin'] %}
     {% for key in settings if key not in known %}
-        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric." ~ key ~ "' is not a known setting. Use only " ~ known | join(', ')) }}
+        {{ metric_error(where, 'meta.metric.' ~ key, 'is not a known setting. Use only ' ~ known | join(', ')) }}
     {% endfor %}
+
     {% set metric_type = settings.get('type') %}
-    {% if metric_type not in ['mean', 'proportion', 'ratio'] %}
-        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.type' is " ~ metric_type ~ ". Set it to one of: mean, proportion, ratio") }}
+    {% set aggregations = {
+        'mean': ['sum', 'max', 'count', 'count_distinct'],
+        'count': ['count', 'count_distinct'],
+        'proportion': ['max'],
+        'ratio': ['sum'],
+        'threshold': ['sum', 'max', 'count', 'count_distinct'],
+        'retention': ['count'],
+    } %}
+    {% if metric_type not in aggregations %}
+        {{ metric_error(where, 'meta.metric.type', 'is ' ~ metric_type ~ '. Set it to one of: ' ~ aggregations.keys() | join(', ')) }}
     {% endif %}
     {% if metric_type == 'ratio' and 'denominator' not in node.columns %}
-        {{ exceptions.raise_compiler_error(where ~ ": a ratio metric needs a 'denominator' column. Return it from the model and document it under columns in its YAML entry") }}
+        {{ metric_error(where, 'columns', "has no 'denominator': a ratio metric needs one. Return it from the model and document it under columns in its YAML entry") }}
     {% endif %}
-    {% set aggregation = settings.get('aggregation', 'sum') %}
-    {% if aggregation not in ['sum', 'max', 'count'] %}
-        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.aggregation' is " ~ aggregation ~ ". Set it to one of: sum, max, count") }}
+    {% set aggregation = settings.get('aggregation', aggregations[metric_type][0]) %}
+    {% if aggregation not in aggregations[metric_type] %}
+        {{ metric_error(where, 'meta.metric.aggregation', 'is ' ~ aggregation ~ ', which a ' ~ metric_type ~ ' metric cannot use. Set it to one of: ' ~ aggregations[metric_type] | join(', ')) }}
     {% endif %}
-    {% if metric_type == 'ratio' and aggregation != 'sum' %}
-        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.aggregation' must be sum for a ratio metric (numerator and denominator are summed per unit). Set aggregation: sum") }}
-    {% endif %}
-    {% if metric_type == 'proportion' and aggregation != 'max' %}
-        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.aggregation' must be max for a proportion metric (a unit either did it or not). Set aggregation: max") }}
-    {% endif %}
+
     {% set window_days = settings.get('window_days') %}
-    {% if window_days is not none and (window_days is not number or window_days < 1 or window_days != window_days | int) %}
-        {{ exceptions.raise_compiler_error(where ~ ": field 'meta.metric.window_days' is " ~ window_days ~ ". Set a whole number of days of at least 1, or remove it for a cumulative metric") }}
+    {% if window_days is not none and not is_whole(window_days, 1) %}
+        {{ metric_error(where, 'meta.metric.window_days', 'is ' ~ window_days ~ '. Set a whole number of days of at least 1, or remove it for a cumulative metric') }}
     {% endif %}
-    {{ return({'name': node.name, 'unique_id': node.unique_id, 'type': metric_type,
-               'aggregation': aggregation, 'window_days': window_days}) }}
+    {% set window_offset_days = settings.get('window_offset_days', 0 if window_days is not none else none) %}
+    {% if window_offset_days is not none and window_days is none %}
+        {{ metric_error(where, 'meta.metric.window_offset_days', 'needs a window: set window_days too (a cumulative metric starts at exposure)') }}
+    {% endif %}
+    {% if window_offset_days is not none and not is_whole(window_offset_days, 0) %}
+        {{ metric_error(where, 'meta.metric.window_offset_days', 'is ' ~ window_offset_days ~ '. Set a whole number of days of at least 0') }}
+    {% endif %}
+    {% if metric_type == 'retention' and window_days is none %}
+        {{ metric_error(where, 'meta.metric.window_days', 'is missing: a retention metric asks whether the unit came back in a window. Set window_offset_days and window_days, e.g. 7 and 1 for day-7 retention') }}
+    {% endif %}
+
+    {% set threshold = settings.get('threshold', 1 if metric_type == 'retention' else none) %}
+    {% if metric_type == 'threshold' and threshold is not number %}
+        {{ metric_error(where, 'meta.metric.threshold', 'is ' ~ (threshold if threshold is not none else 'missing') ~ '. A threshold metric needs a number: the unit counts when its aggregated value reaches it') }}
+    {% endif %}
+    {% if threshold is not none and metric_type not in ['threshold', 'retention'] %}
+        {{ metric_error(where, 'meta.metric.threshold', 'only applies to threshold and retention metrics. Remove it or set type: threshold') }}
+    {% endif %}
+
+    {% set winsorize = settings.get('winsorize') %}
+    {% set caps = {'lower': none, 'upper': none} %}
+    {% if winsorize is not none %}
+        {% if winsorize is not mapping or winsorize | length == 0 or winsorize.keys() | reject('in', ['lower', 'upper']) | list %}
+            {{ metric_error(where, 'meta.metric.winsorize', 'is ' ~ winsorize ~ '. Set percentiles to cap per-unit values at, e.g. {upper: 0.99} or {lower: 0.01, upper: 0.99}') }}
+        {% endif %}
+        {% for side, percentile in winsorize.items() %}
+            {% if percentile is not number or percentile <= 0 or percentile >= 1 %}
+                {{ metric_error(where, 'meta.metric.winsorize.' ~ side, 'is ' ~ percentile ~ '. Set a percentile strictly between 0 and 1, e.g. 0.99') }}
+            {% endif %}
+            {% do caps.update({side: percentile}) %}
+        {% endfor %}
+        {% if caps.lower is not none and caps.upper is not none and caps.lower >= caps.upper %}
+            {{ metric_error(where, 'meta.metric.winsorize', 'has lower ' ~ caps.lower ~ ' not below upper ' ~ caps.upper ~ '. Swap them') }}
+        {% endif %}
+        {% if metric_type not in ['mean', 'count', 'ratio'] %}
+            {{ metric_error(where, 'meta.metric.winsorize', 'does not apply to a ' ~ metric_type ~ ' metric (its unit values are 0 or 1). Remove it') }}
+        {% endif %}
+    {% endif %}
+
+    {% set null_values = settings.get('null_values', 'skip') %}
+    {% if null_values not in ['skip', 'zero'] %}
+        {{ metric_error(where, 'meta.metric.null_values', 'is ' ~ null_values ~ ". Set skip (a measurement with a null value is left out and counted) or zero (it counts as 0)") }}
+    {% endif %}
+    {% set direction = settings.get('preferred_direction') %}
+    {% if direction not in [none, 'increase', 'decrease'] %}
+        {{ metric_error(where, 'meta.metric.preferred_direction', 'is ' ~ direction ~ '. Set increase or decrease') }}
+    {% endif %}
+    {% for key in ['minimum_detectable_effect', 'non_inferiority_margin'] %}
+        {% set relative = settings.get(key) %}
+        {% if relative is not none and (relative is not number or relative <= 0) %}
+            {{ metric_error(where, 'meta.metric.' ~ key, 'is ' ~ relative ~ '. Set a positive relative effect, e.g. 0.02 for 2%') }}
+        {% endif %}
+    {% endfor %}
+
+    {{ return({
+        'name': node.name, 'unique_id': node.unique_id, 'type': metric_type,
+        'analysis_type': {'count': 'mean', 'threshold': 'proportion', 'retention': 'proportion'}.get(metric_type, metric_type),
+        'aggregation': aggregation, 'window_days': window_days, 'window_offset_days': window_offset_days,
+        'threshold': threshold, 'winsorize_lower': caps.lower, 'winsorize_upper': caps.upper,
+        'null_values': null_values, 'preferred_direction': direction,
+        'minimum_detectable_effect': settings.get('minimum_detectable_effect'),
+        'non_inferiority_margin': settings.get('non_inferiority_margin'),
+    }) }}
+{%- endmacro %}
+
+{% macro metric_error(where, field, problem) -%}
+    {{ exceptions.raise_compiler_error(where ~ ": field '" ~ field ~ "' " ~ problem) }}
+{%- endmacro %}
+
+{% macro is_whole(value, minimum) -%}
+    {{ return(value is number and value == value | int and value >= minimum) }}
+{%- endmacro %}
+
+{% macro metric_setting_columns() -%}
+    {#- The catalogue's columns: setting name -> SQL type. -#}
+    {{ return({
+        'metric_type': dbt.type_string(), 'analysis_type': dbt.type_string(), 'aggregation': dbt.type_string(),
+        'window_days': dbt.type_int(), 'window_offset_days': dbt.type_int(), 'threshold': type_double(),
+        'winsorize_lower': type_double(), 'winsorize_upper': type_double(), 'null_values': dbt.type_string(),
+        'preferred_direction': dbt.type_string(), 'minimum_detectable_effect': type_double(),
+        'non_inferiority_margin': type_double(),
+    }) }}
+{%- endmacro %}
+
+{% macro sql_literal(value) -%}
+    {%- if value is none -%}null
+    {%- elif value is string -%}'{{ value | replace("'", "''") }}'
+    {%- else -%}{{ value }}
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro metric_definitions_sql() -%}
+    {#- One row per metric with its validated settings. -#}
     {% set metrics = metric_nodes() %}
-    {% if metrics | length == 0 %}
+    {% set columns = metric_setting_columns() %}
+    {% for metric in metrics or [none] %}
         select
-            cast(null as {{ dbt.type_string() }}) as metric_id,
-            cast(null as {{ dbt.type_string() }}) as metric_type,
-            cast(null as {{ dbt.type_string() }}) as aggregation,
-            cast(null as {{ dbt.type_int() }}) as window_days
-        where 1 = 0
-    {% endif %}
-    {% for metric in metrics %}
-        select
-            cast('{{ metric.name }}' as {{ dbt.type_string() }}) as metric_id,
-            cast('{{ metric.type }}' as {{ dbt.type_string() }}) as metric_type,
-            cast('{{ metric.aggregation }}' as {{ dbt.type_string() }}) as aggregation,
-            cast({{ 'null' if metric.window_days is none else metric.window_days }} as {{ dbt.type_int() }}) as window_days
+            cast({{ sql_literal(metric.name if metric else none) }} as {{ dbt.type_string() }}) as metric_id
+            {%- for column, data_type in columns.items() %},
+            cast({{ sql_literal(metric[column | replace('metric_type', 'type')] if metric else none) }} as {{ data_type }}) as {{ column }}
+            {%- endfor %}
+        {% if not metric %}where 1 = 0{% endif %}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 {%- endmacro %}
 
 {% macro metric_measurements_sql() -%}
     {#- Union of every metric model. Each needs a `-- depends_on: ref(...)` line in the calling model
-        so dbt orders it first; a missing line fails with the line to add. -#}
+        so dbt orders it first; a missing line fails with the line to add. A measurement whose value (or
+        denominator) is null is kept with is_skipped = true under `null_values: skip`, and counts as 0
+        under `null_values: zero`. -#}
     {% set metrics = metric_nodes() %}
     {% if execute %}
         {% for metric in metrics if metric.unique_id not in model.depends_on.nodes %}
             {{ exceptions.raise_compiler_error("metric model " ~ metric.name ~ " is not listed in " ~ model.original_file_path ~ ". Add the line: -- depends_on: {{ ref('" ~ metric.name ~ "') }}") }}
         {% endfor %}
     {% endif %}
-    {% if metrics | length == 0 %}
+    {% for metric in metrics or [none] %}
+        {% set ratio = metric and metric.type == 'ratio' %}
+        {% set zero = metric and metric.null_values == 'zero' %}
+        {% set value = 'coalesce(value, 0)' if zero else 'value' %}
+        {% set denominator = ('coalesce(denominator, 0)' if zero else 'denominator') if ratio else 'null' %}
         select
-            cast(null as {{ dbt.type_string() }}) as metric_id,
-            cast(null as {{ dbt.type_string() }}) as unit_id,
-            cast(null as {{ dbt.type_timestamp() }}) as measured_at,
-            cast(null as {{ type_double() }}) as value,
-            cast(null as {{ type_double() }}) as denominator
-        where 1 = 0
-    {% endif %}
-    {% for metric in metrics %}
-        select
-            cast('{{ metric.name }}' as {{ dbt.type_string() }}) as metric_id,
+            cast({{ sql_literal(metric.name if metric else none) }} as {{ dbt.type_string() }}) as metric_id,
             cast(unit_id as {{ dbt.type_string() }}) as unit_id,
             cast(measured_at as {{ dbt.type_timestamp() }}) as measured_at,
-            cast(value as {{ type_double() }}) as value,
-            cast({{ 'denominator' if metric.type == 'ratio' else 'null' }} as {{ type_double() }}) as denominator
+            cast({{ value }} as {{ type_double() }}) as value,
+            cast({{ denominator }} as {{ type_double() }}) as denominator,
+            {{ value }} is null {% if ratio %}or {{ denominator }} is null{% endif %} as is_skipped
+        {% if metric %}
         from {{ ref(metric.name) }}
+        {% else %}
+        from (select null as unit_id, null as measured_at, null as value) as no_metrics
+        where 1 = 0
+        {% endif %}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
+{%- endmacro %}
+
+{% macro metric_unit_value(value, lower='cap_lower', upper='cap_upper') -%}
+    {#- A unit's analysed value from its aggregated value: 1 or 0 against the metric's threshold (threshold and
+        retention metrics), else the value clipped to the winsorization caps (null caps do not clip). -#}
+    case
+        when threshold is not null then case when {{ value }} >= threshold then 1.0 else 0.0 end
+        else least(greatest({{ value }}, coalesce({{ lower }}, {{ value }})), coalesce({{ upper }}, {{ value }}))
+    end
 {%- endmacro %}

@@ -40,11 +40,11 @@ RESULT_COLUMNS = [
 SUFFICIENT_STATS_QUERY = """
 select
     stats.experiment_id, stats.metric_id, stats.variant, stats.is_control, stats.as_of_date,
-    stats.metric_type, stats.n, stats.sum, stats.sum_sq, stats.cov_sum, stats.cov_sum_sq,
+    stats.analysis_type as metric_type, stats.n, stats.sum, stats.sum_sq, stats.cov_sum, stats.cov_sum_sq,
     -- the engine's names: for a ratio, cross_sum is value x denominator and the covariate's cross sums are split
-    case when stats.metric_type = 'ratio' then stats.value_den_cross_sum else stats.cross_sum end as cross_sum,
+    case when stats.analysis_type = 'ratio' then stats.value_den_cross_sum else stats.cross_sum end as cross_sum,
     stats.den_sum, stats.den_sum_sq,
-    case when stats.metric_type = 'ratio' then stats.cross_sum end as cov_cross_sum,
+    case when stats.analysis_type = 'ratio' then stats.cross_sum end as cov_cross_sum,
     stats.den_cov_cross_sum,
     experiments.alpha, experiments.power, experiments.correction, experiments.sequential_method,
     experiments.planned_units, experiments.spending, experiments.spending_rho, experiments.sequential_tuning,
@@ -127,24 +127,27 @@ def _bounds(looks: pl.DataFrame, alpha: str, name: str) -> pl.DataFrame:
 
 def group_sequential(results: pl.DataFrame) -> pl.DataFrame:
     """Lan-DeMets bounds over each comparison's daily looks (information = units / planned units), per its spec,
-    for the metric's test and for its deterioration test (one-sided, so spent at twice its level)."""
-    looks = results.with_columns(
-        information_fraction=(pl.col("n_control") + pl.col("n_treatment")) / pl.col("planned_units"),
-        spent_alpha=spent_alpha(results),
-    ).with_columns(
+    for the metric's test and for its deterioration test (one-sided, so spent at twice its level). A date without
+    an estimate (no units yet, e.g. before the first unit's metric window has elapsed) is not a look."""
+    information = results.with_columns(
+        information_fraction=(pl.col("n_control") + pl.col("n_treatment")) / pl.col("planned_units")
+    )
+    is_look = (pl.col("information_fraction") > 0) & pl.col("std_error").is_not_null()
+    looks = information.filter(is_look).with_columns(spent_alpha=spent_alpha(results)).with_columns(
         deterioration_spent_alpha=pl.coalesce(2 * pl.col("deterioration_adjusted_alpha"), pl.col("spent_alpha")),
     )
     bounded = _bounds(_bounds(looks, "spent_alpha", "critical_value"), "deterioration_spent_alpha", "harm_bound")
     z = (pl.col("estimate") - pl.col("null_hypothesis")) / pl.col("std_error")
     significant = _rejects(z, pl.col("critical_value"))
     harm = -_harm_sign() * pl.col("estimate") / pl.col("std_error")
-    return bounded.with_columns(
+    tested = bounded.with_columns(
         is_significant=significant,
         is_significant_preferred=_preferred(significant),
         is_deteriorating=harm >= pl.col("harm_bound"),
         adjusted_ci_lower=pl.col("estimate") - pl.col("critical_value") * pl.col("std_error"),
         adjusted_ci_upper=pl.col("estimate") + pl.col("critical_value") * pl.col("std_error"),
     ).drop("spent_alpha", "deterioration_spent_alpha", "harm_bound")
+    return pl.concat([tested, information.filter(~is_look)], how="diagonal_relaxed")
 
 
 def _sequence(results: pl.DataFrame, level: pl.Expr) -> dict[str, np.ndarray]:

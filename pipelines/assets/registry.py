@@ -7,7 +7,7 @@ import dagster as dg
 
 from pipelines.project import EXPERIMENTS_DIR, verdict_dbt_project
 from pipelines.registry.spec import SpecError, load_specs
-from pipelines.registry.catalogue import check_metrics_exist, metric_catalogue
+from pipelines.registry.catalogue import metric_catalogue, resolve_specs
 from pipelines.registry.tables import SCHEMA, registry_frames
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import replace_table
@@ -38,8 +38,7 @@ def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
     directory = Path(config.experiments_dir)
     manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
     try:
-        specs = load_specs(directory)
-        check_metrics_exist(specs, metric_catalogue(manifest), directory)
+        specs = resolve_specs(load_specs(directory), metric_catalogue(manifest), directory)
     except SpecError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     frames = registry_frames(specs)

@@ -1,4 +1,9 @@
-"""The metric catalogue as dbt declares it: models in models/metrics and their `meta.metric` settings."""
+"""The metric catalogue as dbt declares it: models in models/metrics and their `meta.metric` settings.
+
+dbt validates the settings when it builds (`macros/metric_catalogue.sql`); here the registry resolves each
+experiment's metrics against the catalogue: names must exist, and what a spec leaves open (preferred direction,
+minimum detectable effect, non-inferiority margin) comes from the metric's defaults.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.registry.spec import ExperimentSpec, SpecError
+from pipelines.registry.spec import Direction, ExperimentSpec, MetricUse, Role, SpecError
+
+Catalogue = Mapping[str, Mapping[str, Any]]
 
 
 def metric_catalogue(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -18,20 +25,53 @@ def metric_catalogue(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def check_metrics_exist(specs: Sequence[ExperimentSpec], catalogue: Mapping[str, Any], directory: Path) -> None:
-    """Fail, naming file and field, when a spec references a metric that has no model."""
-    errors = []
+def _unknown(name: str, catalogue: Catalogue) -> str:
+    return (
+        f"unknown metric {name!r}: use one of {sorted(catalogue)} "
+        f"or add a model dbt_project/models/metrics/{name}.sql with its YAML entry"
+    )
+
+
+def resolve_metric(use: MetricUse, settings: Mapping[str, Any]) -> MetricUse:
+    """A spec's use of a metric with the catalogue's defaults filled in where the spec is silent."""
+    guardrail = use.role is Role.GUARDRAIL
+    return use.model_copy(
+        update={
+            "preferred_direction": use.preferred_direction
+            or Direction(settings.get("preferred_direction") or Direction.INCREASE),
+            "minimum_detectable_effect": use.minimum_detectable_effect
+            or settings.get("minimum_detectable_effect"),
+            "non_inferiority_margin": use.non_inferiority_margin
+            or (settings.get("non_inferiority_margin") if guardrail else None),
+        }
+    )
+
+
+def resolve_specs(specs: Sequence[ExperimentSpec], catalogue: Catalogue, directory: Path) -> list[ExperimentSpec]:
+    """Every spec with its metrics resolved against the catalogue; fail naming file, field and fix when a spec
+    names a metric that has no model or leaves a guardrail without a margin."""
+    resolved, errors = [], []
     for spec in specs:
-        problems = [
-            (
-                f"metrics.{i}.metric",
-                f"unknown metric {use.metric!r}: use one of {sorted(catalogue)} "
-                f"or add a model dbt_project/models/metrics/{use.metric}.sql with its YAML entry",
-            )
-            for i, use in enumerate(spec.metrics)
-            if use.metric not in catalogue
-        ]
+        problems: list[tuple[str, str]] = []
+        uses = []
+        for i, use in enumerate(spec.metrics):
+            if use.metric not in catalogue:
+                problems.append((f"metrics.{i}.metric", _unknown(use.metric, catalogue)))
+                continue
+            use = resolve_metric(use, catalogue[use.metric])
+            if use.role is Role.GUARDRAIL and use.non_inferiority_margin is None:
+                problems.append((
+                    f"metrics.{i}.non_inferiority_margin",
+                    f"guardrail metric {use.metric!r} needs a non_inferiority_margin (relative to the control mean, "
+                    "e.g. 0.02 for 2%): set it here or as meta.metric.non_inferiority_margin of the metric",
+                ))  # fmt: skip
+            uses.append(use)
+        if spec.exposure_filter and spec.exposure_filter.metric not in catalogue:
+            problems.append(("exposure_filter.metric", _unknown(spec.exposure_filter.metric, catalogue)))
         if problems:
             errors.append(str(SpecError.of(directory / f"{spec.id}.yml", problems)))
+        else:
+            resolved.append(spec.model_copy(update={"metrics": uses}))
     if errors:
         raise SpecError("\n".join(errors))
+    return resolved

@@ -83,21 +83,22 @@ class MetricUse(Strict):
     role: Role = Role.SUCCESS
     minimum_detectable_effect: float | None = Field(default=None, gt=0, description="relative MDE")
     non_inferiority_margin: float | None = Field(default=None, gt=0, description="relative NIM")
-    preferred_direction: Direction = Direction.INCREASE
+    preferred_direction: Direction | None = Field(default=None, description="default: the metric's, else increase")
 
     @model_validator(mode="after")
-    def _guardrails_have_a_margin(self) -> Self:
-        if self.role is Role.GUARDRAIL and self.non_inferiority_margin is None:
-            raise ValueError(
-                f"guardrail metric {self.metric!r} needs a non_inferiority_margin "
-                "(relative to the control mean, e.g. 0.02 for 2%)"
-            )
+    def _margins_are_for_guardrails(self) -> Self:
         if self.role is not Role.GUARDRAIL and self.non_inferiority_margin is not None:
             raise ValueError(
                 f"metric {self.metric!r} has a non_inferiority_margin but role {self.role.value!r}: "
                 "set role: guardrail or remove the margin"
             )
         return self
+
+
+class ExposureFilter(Strict):
+    metric: Identifier = Field(
+        description="a metric whose first measurement after exposure starts the unit's analysis (triggered analysis)"
+    )
 
 
 class ExperimentSpec(Strict):
@@ -110,6 +111,7 @@ class ExperimentSpec(Strict):
     variants: list[Variant] = Field(min_length=2)
     control: Identifier
     metrics: list[MetricUse] = Field(min_length=1)
+    exposure_filter: ExposureFilter | None = None
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     power: float = Field(default=0.8, gt=0.5, lt=1)
     correction: Correction = Correction.RISK_AWARE

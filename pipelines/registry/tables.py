@@ -31,6 +31,7 @@ def experiments_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
                 "spending": s.spending.value,
                 "spending_rho": s.spending_rho,
                 "sequential_tuning": s.confidence_sequence_tuning,
+                "exposure_filter_metric": s.exposure_filter.metric if s.exposure_filter else None,
                 "spec_file": f"experiments/{s.id}.yml",
             }
             for s in specs
@@ -39,7 +40,8 @@ def experiments_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
             "experiment_id": pl.String, "name": pl.String, "owner": pl.String, "unit_type": pl.String,
             "start_date": pl.Date, "end_date": pl.Date, "control_variant": pl.String, "alpha": pl.Float64,
             "power": pl.Float64, "correction": pl.String, "sequential_method": pl.String, "planned_units": pl.Int64,
-            "spending": pl.String, "spending_rho": pl.Float64, "sequential_tuning": pl.Float64, "spec_file": pl.String,
+            "spending": pl.String, "spending_rho": pl.Float64, "sequential_tuning": pl.Float64,
+            "exposure_filter_metric": pl.String, "spec_file": pl.String,
         },
     )
 
@@ -66,7 +68,7 @@ def metrics_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
                 "role": m.role.value,
                 "minimum_detectable_effect": m.minimum_detectable_effect,
                 "non_inferiority_margin": m.non_inferiority_margin,
-                "preferred_direction": m.preferred_direction.value,
+                "preferred_direction": m.preferred_direction and m.preferred_direction.value,
             }
             for s in specs
             for m in s.metrics

@@ -9,6 +9,9 @@ per treatment variant, multipliers that act on a unit's behaviour from its first
 
 * `minutes`: relative change of the minutes of every `stream` event (so of the `minutes_played` metric).
 * `purchase_rate`: relative change of the per-session purchase probability (so of `purchases` and `conversion`).
+* `upgrade_rate`: relative change of the per-session probability of upgrading to premium (so of `premium_upgrade`).
+
+Crashes (`crash` events, a constant per-session probability) are never planted.
 
 A unit in several experiments gets the product of their multipliers. Experiments without an entry get no effect,
 the default traffic share and a correct split.
@@ -22,7 +25,11 @@ How `raw.simulation_truth.true_relative_effect` maps to the metrics (treatment v
   averaged over the experiment's exposed units and computed in closed form from the simulated per-session purchase
   probabilities, 1 - prod(1 - q). It is a little smaller than the `purchase_rate` change (saturation), and would be
   a little larger at an earlier as-of date.
-* any other metric listed in a spec: 0.
+* `premium_upgrade`: like `conversion`, for `upgrade` events and the `upgrade_rate` change: the expected relative
+  change of P(at least one upgrade between first exposure and end_date), in closed form from the simulated
+  per-session upgrade probabilities (a unit may upgrade more than once; the metric counts units, not upgrades).
+  Upgrades are rarer than purchases, so it saturates less, but it is still a little smaller than `upgrade_rate`.
+* any other metric listed in a spec (e.g. `crash_rate`): 0.
 
 `srm_loss` drops that share of a variant's units from the assignment logs altogether (their behaviour is unchanged):
 the experiment is flagged `planted_srm` in the truth table.
@@ -40,6 +47,7 @@ class Plant:
     traffic: float = 0.5
     minutes: dict[str, float] = field(default_factory=dict)
     purchase_rate: dict[str, float] = field(default_factory=dict)
+    upgrade_rate: dict[str, float] = field(default_factory=dict)
     srm_loss: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -56,11 +64,13 @@ SCENARIO: dict[str, Plant] = {
     # New recommendation model: +12% listening time, nothing else.
     "playlist_recs": Plant(traffic=0.8, minutes={"new_model": 0.12}),
     # Three arms: compact raises the purchase propensity (+30%, so conversion and purchases rise);
-    # upsell interrupts playback and costs 15% of listening time (guardrail harm).
+    # upsell interrupts playback and costs 15% of listening time (guardrail harm), but sells premium: +50% per-session
+    # upgrade probability (so premium_upgrade rises by a little less).
     "checkout_redesign": Plant(
         traffic=0.9,
         purchase_rate={"compact": 0.30},
         minutes={"upsell": -0.15},
+        upgrade_rate={"upsell": 0.50},
     ),
     # Planned 50/50, but 15% of short_flow units never reach the assignment log: observed split ~54/46.
     "onboarding_flow": Plant(traffic=0.6, srm_loss={"short_flow": 0.15}),
@@ -101,6 +111,10 @@ PURCHASE_P_CAP = 0.5  # per-unit base cap, so that multiplied probabilities stay
 PLATFORM_PURCHASE: dict[str, float] = {"ios": 1.3, "android": 0.85, "web": 1.0}
 REVENUE_MEDIAN = 4.99  # lognormal revenue per purchase
 REVENUE_SD = 0.9
+UPGRADE_P_MEDIAN = 0.006  # unit-level median probability of upgrading to premium per session
+UPGRADE_P_SD = 0.8  # log-sd of that probability across units
+UPGRADE_P_CAP = 0.05  # per-unit base cap, so that multiplied probabilities stay well below 1
+CRASH_P = 0.02  # per-session probability of an app crash (the same for every unit)
 
 # --- Logging realism ----------------------------------------------------------------------------------------------
 

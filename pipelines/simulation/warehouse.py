@@ -91,6 +91,8 @@ def _case(draw: str, weights: dict[str, float]) -> str:
     return f"CASE {' '.join(arms)} ELSE {_lit(list(weights)[-1])} END"
 
 
+# Stream tags in use (pick new, unused ones for new draws): 1-3 and 10-17 unit traits, 20-23 activity, 30-45 events,
+# 50 and 60 logging, and from 1000 on, 16 per experiment (`_tag`).
 def create_macros(con: duckdb.DuckDBPyConnection, seed: int) -> None:
     """Define the seeded draws: uniform `rnd(tag, a, b, c)`, normal `nrm` (uses tags t, t+1), raw 64 bits `h64`."""
     con.execute(
@@ -135,7 +137,8 @@ def create_design_tables(con: duckdb.DuckDBPyConnection, experiments: list[Exper
             xv_rows.append(
                 f"({e}, {v}, {_lit(variant.id)}, {_lit(_typo(variant.id, taken))}, {low!r}, {high!r}, "
                 f"{1 + plant.minutes.get(variant.id, 0.0)!r}, {1 + plant.purchase_rate.get(variant.id, 0.0)!r}, "
-                f"{plant.srm_loss.get(variant.id, 0.0)!r}, {variant.id == spec.control})"
+                f"{1 + plant.upgrade_rate.get(variant.id, 0.0)!r}, {plant.srm_loss.get(variant.id, 0.0)!r}, "
+                f"{variant.id == spec.control})"
             )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _x (e INTEGER, experiment_id VARCHAR, tag BIGINT, s INTEGER, t INTEGER, "
@@ -143,7 +146,7 @@ def create_design_tables(con: duckdb.DuckDBPyConnection, experiments: list[Exper
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _xv (e INTEGER, v INTEGER, variant VARCHAR, typo VARCHAR, lo DOUBLE, "
-        "hi DOUBLE, m_min DOUBLE, m_pur DOUBLE, loss DOUBLE, is_control BOOLEAN)"
+        "hi DOUBLE, m_min DOUBLE, m_pur DOUBLE, m_upg DOUBLE, loss DOUBLE, is_control BOOLEAN)"
     )
     if x_rows:
         con.execute(f"INSERT INTO _x VALUES {', '.join(x_rows)}")
@@ -171,7 +174,8 @@ def generate_units(con: duckdb.DuckDBPyConnection, lo: int, hi: int, window: Win
         WITH b AS (
             SELECT idx, {_case('rnd(1, idx, 0, 0)', sc.COUNTRIES)} AS country,
                    rnd(2, idx, 0, 0) AS u_platform, rnd(3, idx, 0, 0) AS u_signup,
-                   nrm(10, idx, 0, 0) AS z_act, nrm(12, idx, 0, 0) AS z_min, nrm(14, idx, 0, 0) AS z_pur
+                   nrm(10, idx, 0, 0) AS z_act, nrm(12, idx, 0, 0) AS z_min, nrm(14, idx, 0, 0) AS z_pur,
+                   nrm(16, idx, 0, 0) AS z_upg
             FROM range({lo}, {hi}) r(idx)
         ), p AS (
             SELECT *, CASE WHEN u_platform < {ios} THEN 'ios'
@@ -186,7 +190,8 @@ def generate_units(con: duckdb.DuckDBPyConnection, lo: int, hi: int, window: Win
                ln({sc.MINUTES_MEDIAN!r}) + {sc.MINUTES_UNIT_SD!r} * z_min
                    + {sc.MINUTES_ACTIVITY_LOADING!r} * z_act AS mu,
                least({sc.PURCHASE_P_CAP!r},
-                     {sc.PURCHASE_P_MEDIAN!r} * exp({sc.PURCHASE_P_SD!r} * z_pur) * {platform_factor}) AS q
+                     {sc.PURCHASE_P_MEDIAN!r} * exp({sc.PURCHASE_P_SD!r} * z_pur) * {platform_factor}) AS q,
+               least({sc.UPGRADE_P_CAP!r}, {sc.UPGRADE_P_MEDIAN!r} * exp({sc.UPGRADE_P_SD!r} * z_upg)) AS q_upg
         FROM p
         """
     )
@@ -249,7 +254,8 @@ def generate_exposures(con: duckdb.DuckDBPyConnection, effect_experiments: list[
 
 
 def _multiplier(con: duckdb.DuckDBPyConnection, column: str, effect_experiments: list[int]) -> str:
-    """SQL for a session's product of planted multipliers (`m_min` or `m_pur`) over the unit's exposures so far."""
+    """SQL for a session's product of planted multipliers (`m_min`, `m_pur` or `m_upg`) over the unit's exposures
+    so far."""
     factors = []
     for e in effect_experiments:
         rows = con.execute(f"SELECT v, {column} FROM _xv WHERE e = {e} AND {column} <> 1.0 ORDER BY v").fetchall()
@@ -267,11 +273,12 @@ def generate_sessions(con: duckdb.DuckDBPyConnection, effect_experiments: list[i
         WITH k AS (
             SELECT ud.idx, ud.day, ud.t0, ud.gap, unnest(range(ud.n_s)) AS k,
                    {_multiplier(con, 'm_min', effect_experiments)} AS m_min,
-                   {_multiplier(con, 'm_pur', effect_experiments)} AS m_pur
+                   {_multiplier(con, 'm_pur', effect_experiments)} AS m_pur,
+                   {_multiplier(con, 'm_upg', effect_experiments)} AS m_upg
             FROM _ud ud LEFT JOIN _uw w ON w.idx = ud.idx
         )
         SELECT k.idx, u.unit_id, k.day, k.k, k.day * 8 + k.k AS dk, k.t0 + k.k * k.gap AS t,
-               u.mu, u.q, k.m_min, k.m_pur
+               u.mu, u.q, u.q_upg, k.m_min, k.m_pur, k.m_upg
         FROM k JOIN _u u ON u.idx = k.idx
         """
     )
@@ -318,7 +325,8 @@ def _shift(window: Window, codes: dict[str, int]) -> str:
 
 
 def generate_events(con: duckdb.DuckDBPyConnection, window: Window) -> None:
-    """Append the chunk's events (sessions, streams, clicks, purchases, plus duplicates and bad rows) to raw.events."""
+    """Append the chunk's events (sessions, streams, clicks, purchases, upgrades, crashes, plus duplicates and bad
+    rows) to raw.events."""
     bad = {"duplicate": sc.EVENT_DUPLICATE_P, **sc.EVENT_BAD_P}
     codes = _codes(bad)
     click_scale = 1.0 / math.log(1.0 + 1.0 / sc.CLICKS_MEAN)
@@ -341,6 +349,12 @@ def generate_events(con: duckdb.DuckDBPyConnection, window: Window) -> None:
             SELECT idx, unit_id, dk, 3, 0, 'p', 'purchase', t + 600 + floor(rnd(38, idx, dk, 0) * 900)::BIGINT,
                    round(exp(ln({sc.REVENUE_MEDIAN!r}) + {sc.REVENUE_SD!r} * nrm(40, idx, dk, 0)), 2)
             FROM _s WHERE rnd(37, idx, dk, 0) < q * m_pur
+            UNION ALL
+            SELECT idx, unit_id, dk, 4, 0, 'u', 'upgrade', t + 300 + floor(rnd(43, idx, dk, 0) * 1500)::BIGINT, 1.0
+            FROM _s WHERE rnd(42, idx, dk, 0) < q_upg * m_upg
+            UNION ALL
+            SELECT idx, unit_id, dk, 5, 0, 'k', 'crash', t + 10 + floor(rnd(45, idx, dk, 0) * 1800)::BIGINT, 1.0
+            FROM _s WHERE rnd(44, idx, dk, 0) < {sc.CRASH_P!r}
         ), lg AS (
             {_logging("ev", "idx, dk, typ * 16 + c", 50, sum(bad.values()))}
         ), k AS (
@@ -396,21 +410,24 @@ def generate_assignments(con: duckdb.DuckDBPyConnection, window: Window, unknown
     )
 
 
-def conversion_sums(con: duckdb.DuckDBPyConnection, experiments: list[int]) -> dict[tuple[int, int], int]:
-    """Per (experiment, arm): sum over exposed, logged units of P(>= 1 purchase from exposure to the end) had the
-    unit been in that arm, in units of 1e-12 (integers, so sums do not depend on order)."""
+def conversion_sums(
+    con: duckdb.DuckDBPyConnection, experiments: list[int], probability: str, multiplier: str
+) -> dict[tuple[int, int], int]:
+    """Per (experiment, arm): sum over exposed, logged units of P(>= 1 event from exposure to the end) had the unit
+    been in that arm, for per-session event probabilities `probability` * `multiplier` (columns of `_s`; the
+    multiplier also names the arm's column in `_xv`), in units of 1e-12 (integers, so sums do not depend on order)."""
     if not experiments:
         return {}
     keep = ", ".join(str(e) for e in experiments)
     rows = con.execute(
         f"""
         WITH b AS (
-            SELECT ue.e, ue.idx, s.q * s.m_pur / own.m_pur AS q0
+            SELECT ue.e, ue.idx, s.{probability} * s.{multiplier} / own.{multiplier} AS q0
             FROM _ue ue JOIN _xv own ON own.e = ue.e AND own.v = ue.v
                  JOIN _s s ON s.idx = ue.idx AND s.day >= ue.d
             WHERE ue.e IN ({keep}) AND NOT ue.lost
         ), a AS (
-            SELECT b.e, xv.v, b.idx, sum(round(ln(1.0 - b.q0 * xv.m_pur) * 1e12)::BIGINT) AS lp
+            SELECT b.e, xv.v, b.idx, sum(round(ln(1.0 - b.q0 * xv.{multiplier}) * 1e12)::BIGINT) AS lp
             FROM b JOIN _xv xv ON xv.e = b.e
             GROUP BY ALL
         )
@@ -420,10 +437,26 @@ def conversion_sums(con: duckdb.DuckDBPyConnection, experiments: list[int]) -> d
     return {(e, v): int(total) for e, v, total in rows}
 
 
+# Proportion metrics "at least one event from first exposure on": metric id -> (the `Plant` multipliers that move
+# it, per-session probability column, multiplier column).
+AT_LEAST_ONCE: dict[str, tuple[str, str, str]] = {
+    "conversion": ("purchase_rate", "q", "m_pur"),
+    "premium_upgrade": ("upgrade_rate", "q_upg", "m_upg"),
+}
+
+
+def _relative(sums: dict[tuple[int, int], int], e: int, v: int, control: int) -> float:
+    """Relative change of arm `v`'s sum over the control arm's (0 if the control has none)."""
+    return sums.get((e, v), 0) / sums[(e, control)] - 1.0 if sums.get((e, control)) else 0.0
+
+
 def write_truth(
-    con: duckdb.DuckDBPyConnection, experiments: list[ExperimentSpec], conversion: dict[tuple[int, int], int]
+    con: duckdb.DuckDBPyConnection,
+    experiments: list[ExperimentSpec],
+    at_least_once: dict[str, dict[tuple[int, int], int]],
 ) -> None:
-    """One truth row per experiment x variant x metric of its spec (see `scenario` for how effects map)."""
+    """One truth row per experiment x variant x metric of its spec (see `scenario` for how effects map), given the
+    `conversion_sums` of each metric in `AT_LEAST_ONCE`."""
     rows = []
     for e, spec in enumerate(experiments):
         plant = sc.plant_for(spec.id)
@@ -432,10 +465,11 @@ def write_truth(
             effects = {
                 "minutes_played": plant.minutes.get(variant.id, 0.0),
                 "purchases": plant.purchase_rate.get(variant.id, 0.0),
-                "conversion": 0.0,
+                "crash_rate": 0.0,
             }
-            if plant.purchase_rate.get(variant.id, 0.0) and conversion.get((e, control)):
-                effects["conversion"] = conversion.get((e, v), 0) / conversion[(e, control)] - 1.0
+            for metric, (rate, _, _) in AT_LEAST_ONCE.items():
+                planted = getattr(plant, rate).get(variant.id, 0.0)
+                effects[metric] = _relative(at_least_once.get(metric, {}), e, v, control) if planted else 0.0
             if variant.id == spec.control:
                 effects = {}
             for use in spec.metrics:
@@ -473,11 +507,14 @@ def build(
         create_design_tables(con, experiments, window)
         effect_exps = [
             e for e, spec in enumerate(experiments)
-            if (p := sc.plant_for(spec.id)).minutes or p.purchase_rate
+            if (p := sc.plant_for(spec.id)).minutes or p.purchase_rate or p.upgrade_rate
         ]
-        purchase_exps = [e for e, spec in enumerate(experiments) if sc.plant_for(spec.id).purchase_rate]
+        planted_exps = {
+            metric: [e for e, spec in enumerate(experiments) if getattr(sc.plant_for(spec.id), rate)]
+            for metric, (rate, _, _) in AT_LEAST_ONCE.items()
+        }
         unknown = unknown_experiment_id(experiments)
-        conversion: dict[tuple[int, int], int] = {}
+        sums: dict[str, dict[tuple[int, int], int]] = {metric: {} for metric in AT_LEAST_ONCE}
         for lo in range(0, units, CHUNK_UNITS):
             generate_units(con, lo, min(units, lo + CHUNK_UNITS), window, width=max(8, len(str(units - 1))))
             generate_activity(con)
@@ -485,9 +522,10 @@ def build(
             generate_sessions(con, effect_exps)
             generate_events(con, window)
             generate_assignments(con, window, unknown)
-            for key, total in conversion_sums(con, purchase_exps).items():
-                conversion[key] = conversion.get(key, 0) + total
-        write_truth(con, experiments, conversion)
+            for metric, (_, probability, multiplier) in AT_LEAST_ONCE.items():
+                for key, total in conversion_sums(con, planted_exps[metric], probability, multiplier).items():
+                    sums[metric][key] = sums[metric].get(key, 0) + total
+        write_truth(con, experiments, sums)
         for table in ("_s", "_uw", "_ue", "_ud", "_u", "_d", "_xv", "_x"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         counts = {name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in TABLES}

@@ -1,85 +1,94 @@
--- The days on which an exposed unit's metric value changes, and by how much: a sparse form of every
--- unit's value at every as-of date, from which the marts accumulate sufficient statistics.
+-- The days on which an analysed unit's metric value changes, and by how much: a sparse form of every unit's value
+-- at every as-of date, from which the marts accumulate sufficient statistics.
 --
--- Cumulative metrics: a unit enters at its exposure date with value 0 and changes on each day with
--- measurements (value_change = new - old, square_change = new^2 - old^2).
--- Windowed metrics (window_days = N): a unit enters, with the total of its first N days after exposure,
--- on the first as-of date by whose end that window has fully elapsed.
--- Each unit carries its pre-exposure covariate x (CUPED): it adds x and x^2 when it enters, and x times
--- every change of its value to the cross sum.
+-- A unit's value is its aggregated measurements turned into the analysed value by `metric_unit_value`
+-- (threshold indicator or winsorization caps).
+-- Cumulative metrics: a unit enters on its exposure date with the value of no measurements, and changes on each
+-- day with measurements (value_change = new - old, square_change = new^2 - old^2).
+-- Windowed metrics: a unit enters, with the value of its whole window, on its entry date (the first as-of date by
+-- whose end the window has elapsed).
+-- Each unit carries its pre-exposure covariate x (CUPED), turned into a value the same way: it adds x and x^2 when
+-- it enters, and x times every change of its value to the cross sum.
 -- Ratio metrics also track the unit's denominator d: its changes, d^2, value x d and d x x (null otherwise).
-with unit_metrics as (
-    select * from {{ ref('int_unit_metrics') }}
-),
-
-daily as (
+with units as (
     select
         unit_metrics.experiment_id,
         unit_metrics.unit_id,
         unit_metrics.variant,
         unit_metrics.metric_id,
-        unit_metrics.metric_type,
+        unit_metrics.analysis_type,
         unit_metrics.aggregation,
         unit_metrics.window_days,
-        unit_metrics.covariate,
-        cast(measurements.measured_at as date) as measured_date,
-        case unit_metrics.aggregation
-            when 'max' then max(measurements.value)
-            when 'count' then count(*)
-            else sum(measurements.value)
-        end as daily_value,
-        sum(measurements.denominator) as daily_denominator
-    from unit_metrics
-    inner join {{ ref('int_metric_measurements') }} as measurements
+        unit_metrics.entry_date,
+        unit_metrics.has_history,
+        unit_metrics.threshold,
+        caps.cap_lower,
+        caps.cap_upper,
+        caps.denominator_cap_lower,
+        caps.denominator_cap_upper,
+        {{ metric_unit_value('unit_metrics.covariate') }} as covariate,
+        {{ metric_unit_value('0.0') }} as initial_value,
+        case when unit_metrics.analysis_type = 'ratio' then
+            {{ metric_unit_value('0.0', 'caps.denominator_cap_lower', 'caps.denominator_cap_upper') }}
+        end as initial_denominator
+    from {{ ref('int_unit_metrics') }} as unit_metrics
+    left join {{ ref('int_metric_caps') }} as caps
         on
-            unit_metrics.unit_id = measurements.unit_id
-            and unit_metrics.metric_id = measurements.metric_id
-            and measurements.measured_at >= unit_metrics.exposed_at
-            and (
-                unit_metrics.window_days is null
-                or measurements.measured_at
-                < {{ dbt.dateadd('day', 'unit_metrics.window_days', 'unit_metrics.exposed_at') }}
-            )
-    group by 1, 2, 3, 4, 5, 6, 7, 8, 9
+            unit_metrics.experiment_id = caps.experiment_id
+            and unit_metrics.metric_id = caps.metric_id
+),
+
+daily as (
+    select
+        units.*,
+        daily.measured_date,
+        daily.daily_value,
+        daily.daily_denominator
+    from units
+    inner join {{ ref('int_unit_metric_daily') }} as daily
+        on
+            units.experiment_id = daily.experiment_id
+            and units.unit_id = daily.unit_id
+            and units.metric_id = daily.metric_id
 ),
 
 running as (
     select
+        daily.*,
+        case aggregation
+            when 'max' then max(daily_value) over unit_history
+            else sum(daily_value) over unit_history
+        end as raw_value,
+        sum(daily_denominator) over unit_history as raw_denominator
+    from daily
+    where window_days is null
+    window unit_history as (
+        partition by experiment_id, unit_id, metric_id
+        order by measured_date
+        rows between unbounded preceding and current row
+    )
+),
+
+running_values as (
+    select
         experiment_id,
+        unit_id,
         variant,
         metric_id,
         measured_date,
         covariate,
-        case aggregation
-            when 'max' then max(daily_value) over (
-                partition by experiment_id, unit_id, metric_id order by measured_date
-                rows between unbounded preceding and current row
-            )
-            else sum(daily_value) over (
-                partition by experiment_id, unit_id, metric_id order by measured_date
-                rows between unbounded preceding and current row
-            )
-        end as value_after,
-        coalesce(case aggregation
-            when 'max' then max(daily_value) over (
-                partition by experiment_id, unit_id, metric_id order by measured_date
-                rows between unbounded preceding and 1 preceding
-            )
-            else sum(daily_value) over (
-                partition by experiment_id, unit_id, metric_id order by measured_date
-                rows between unbounded preceding and 1 preceding
-            )
-        end, 0) as value_before,
-        sum(daily_denominator) over (
-            partition by experiment_id, unit_id, metric_id order by measured_date
-            rows between unbounded preceding and current row
-        ) as denominator_after,
-        case when metric_type = 'ratio' then coalesce(sum(daily_denominator) over (
-            partition by experiment_id, unit_id, metric_id order by measured_date
-            rows between unbounded preceding and 1 preceding
-        ), 0) end as denominator_before
-    from daily
-    where window_days is null
+        {{ metric_unit_value('raw_value') }} as value_after,
+        coalesce(lag({{ metric_unit_value('raw_value') }}) over unit_history, initial_value) as value_before,
+        case when analysis_type = 'ratio' then
+            {{ metric_unit_value('raw_denominator', 'denominator_cap_lower', 'denominator_cap_upper') }}
+        end as denominator_after,
+        case when analysis_type = 'ratio' then coalesce(
+            lag({{ metric_unit_value('raw_denominator', 'denominator_cap_lower', 'denominator_cap_upper') }})
+                over unit_history,
+            initial_denominator
+        ) end as denominator_before
+    from running
+    window unit_history as (partition by experiment_id, unit_id, metric_id order by measured_date)
 ),
 
 window_totals as (
@@ -91,53 +100,56 @@ window_totals as (
         sum(daily_denominator) as window_denominator
     from daily
     where window_days is not null
-    group by 1, 2, 3
+    group by experiment_id, unit_id, metric_id
 ),
 
 windowed_entries as (
     select
-        unit_metrics.experiment_id,
-        unit_metrics.unit_id,
-        unit_metrics.variant,
-        unit_metrics.metric_id,
-        unit_metrics.covariate,
-        unit_metrics.has_history,
-        {{ dbt.dateadd('day', 'unit_metrics.window_days', 'unit_metrics.exposed_at') }} as window_end,
-        coalesce(window_totals.window_value, 0) as window_value,
-        case when unit_metrics.metric_type = 'ratio' then coalesce(window_totals.window_denominator, 0) end
-            as window_denominator
-    from unit_metrics
+        units.experiment_id,
+        units.unit_id,
+        units.variant,
+        units.metric_id,
+        units.entry_date,
+        units.has_history,
+        units.covariate,
+        {{ metric_unit_value('coalesce(window_totals.window_value, 0)') }} as window_value,
+        case when units.analysis_type = 'ratio' then {{ metric_unit_value(
+            'coalesce(window_totals.window_denominator, 0)', 'denominator_cap_lower', 'denominator_cap_upper'
+        ) }} end as window_denominator
+    from units
     left join window_totals
         on
-            unit_metrics.experiment_id = window_totals.experiment_id
-            and unit_metrics.unit_id = window_totals.unit_id
-            and unit_metrics.metric_id = window_totals.metric_id
-    where unit_metrics.window_days is not null
+            units.experiment_id = window_totals.experiment_id
+            and units.unit_id = window_totals.unit_id
+            and units.metric_id = window_totals.metric_id
+    where units.window_days is not null
 )
 
 select
     experiment_id,
+    unit_id,
     variant,
     metric_id,
-    exposure_date as change_date,
+    entry_date as change_date,
     1 as units_entering,
     case when has_history then 0 else 1 end as units_without_history,
-    0.0 as value_change,
-    0.0 as square_change,
+    initial_value as value_change,
+    initial_value * initial_value as square_change,
     covariate as covariate_change,
     covariate * covariate as covariate_square_change,
-    0.0 as cross_change,
-    case when metric_type = 'ratio' then 0.0 end as denominator_change,
-    case when metric_type = 'ratio' then 0.0 end as denominator_square_change,
-    case when metric_type = 'ratio' then 0.0 end as value_denominator_change,
-    case when metric_type = 'ratio' then 0.0 end as denominator_covariate_change
-from unit_metrics
+    covariate * initial_value as cross_change,
+    initial_denominator as denominator_change,
+    initial_denominator * initial_denominator as denominator_square_change,
+    initial_value * initial_denominator as value_denominator_change,
+    covariate * initial_denominator as denominator_covariate_change
+from units
 where window_days is null
 
 union all
 
 select
     experiment_id,
+    unit_id,
     variant,
     metric_id,
     measured_date as change_date,
@@ -152,20 +164,16 @@ select
     denominator_after * denominator_after - denominator_before * denominator_before as denominator_square_change,
     value_after * denominator_after - value_before * denominator_before as value_denominator_change,
     covariate * (denominator_after - denominator_before) as denominator_covariate_change
-from running
+from running_values
 
 union all
 
--- The window [exposed_at, window_end) has elapsed by the end of day D when window_end <= D + 1 day.
 select
     experiment_id,
+    unit_id,
     variant,
     metric_id,
-    case
-        when cast(cast(window_end as date) as {{ dbt.type_timestamp() }}) = window_end
-            then {{ dbt.dateadd('day', -1, 'cast(window_end as date)') }}
-        else cast(window_end as date)
-    end as change_date,
+    entry_date as change_date,
     1 as units_entering,
     case when has_history then 0 else 1 end as units_without_history,
     window_value as value_change,

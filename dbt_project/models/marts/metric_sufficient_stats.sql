@@ -42,7 +42,7 @@ cells as (
         variants.variant,
         variants.is_control,
         days.as_of_date,
-        experiment_metrics.metric_type,
+        experiment_metrics.analysis_type,
         coalesce(daily_changes.units_entering, 0) as units_entering,
         coalesce(daily_changes.units_without_history, 0) as units_without_history,
         coalesce(daily_changes.value_change, 0) as value_change,
@@ -50,13 +50,13 @@ cells as (
         coalesce(daily_changes.covariate_change, 0) as covariate_change,
         coalesce(daily_changes.covariate_square_change, 0) as covariate_square_change,
         coalesce(daily_changes.cross_change, 0) as cross_change,
-        case when experiment_metrics.metric_type = 'ratio' then coalesce(daily_changes.denominator_change, 0) end
+        case when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.denominator_change, 0) end
             as denominator_change,
-        case when experiment_metrics.metric_type = 'ratio' then coalesce(daily_changes.denominator_square_change, 0) end
+        case when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.denominator_square_change, 0) end
             as denominator_square_change,
-        case when experiment_metrics.metric_type = 'ratio' then coalesce(daily_changes.value_denominator_change, 0) end
+        case when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.value_denominator_change, 0) end
             as value_denominator_change,
-        case when experiment_metrics.metric_type = 'ratio' then coalesce(daily_changes.denominator_covariate_change, 0) end
+        case when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.denominator_covariate_change, 0) end
             as denominator_covariate_change
     from days
     inner join variants
@@ -78,7 +78,7 @@ accumulated as (
         variant,
         is_control,
         as_of_date,
-        metric_type,
+        analysis_type,
         sum(units_entering) over cell_history as n,
         sum(value_change) over cell_history as sum,
         sum(square_change) over cell_history as sum_sq,
@@ -104,7 +104,7 @@ select
     variant,
     is_control,
     as_of_date,
-    metric_type,
+    analysis_type,
     cast(n as {{ dbt.type_bigint() }}) as n,
     cast(sum as {{ type_double() }}) as sum,
     cast(sum_sq as {{ type_double() }}) as sum_sq,

@@ -32,7 +32,7 @@ select
         when event_id is null then 'null_event_id'
         when unit_id is null then 'null_unit_id'
         when {{ is_impossible_timestamp('occurred_at', 'logged_at') }} then 'impossible_timestamp'
-        when event_type not in ('session', 'stream', 'click', 'purchase') then 'unknown_event_type'
+        when event_type not in ({{ "'" ~ var('event_types') | join("', '") ~ "'" }}) then 'unknown_event_type'
         when delivery_number > 1 then 'duplicate_event_id'
     end as quarantine_reason
 from typed

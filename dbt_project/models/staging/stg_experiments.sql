@@ -14,5 +14,6 @@ select
     spending,
     cast(spending_rho as {{ type_double() }}) as spending_rho,
     cast(sequential_tuning as {{ type_double() }}) as sequential_tuning,
+    exposure_filter_metric,
     spec_file
 from {{ source('registry', 'experiments') }}

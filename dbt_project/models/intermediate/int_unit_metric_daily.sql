@@ -1,0 +1,57 @@
+-- Each analysed unit's metric per day inside its measurement window: the day's aggregate of its measurements
+-- (sum, max, count, or for count_distinct the number of values first seen that day) and, for ratios, the sum of
+-- the denominators. Skipped measurements (null values under `null_values: skip`) are left out.
+{{ config(materialized='table') }}
+
+with in_window as (
+    select
+        unit_metrics.experiment_id,
+        unit_metrics.unit_id,
+        unit_metrics.metric_id,
+        unit_metrics.aggregation,
+        measurements.measured_at,
+        measurements.value,
+        measurements.denominator
+    from {{ ref('int_unit_metrics') }} as unit_metrics
+    inner join {{ ref('int_metric_measurements') }} as measurements
+        on
+            unit_metrics.unit_id = measurements.unit_id
+            and unit_metrics.metric_id = measurements.metric_id
+            and measurements.measured_at >= unit_metrics.window_start_at
+            and (unit_metrics.window_end_at is null or measurements.measured_at < unit_metrics.window_end_at)
+            and not measurements.is_skipped
+),
+
+counted as (
+    select * from in_window
+    where aggregation != 'count_distinct'
+
+    union all
+
+    -- count_distinct: each value counts once, on the day it is first seen
+    select
+        experiment_id,
+        unit_id,
+        metric_id,
+        aggregation,
+        min(measured_at) as measured_at,
+        1.0 as value,
+        null as denominator
+    from in_window
+    where aggregation = 'count_distinct'
+    group by experiment_id, unit_id, metric_id, aggregation, value
+)
+
+select
+    experiment_id,
+    unit_id,
+    metric_id,
+    cast(measured_at as date) as measured_date,
+    cast(case min(aggregation)
+        when 'max' then max(value)
+        when 'count' then count(*)
+        else sum(value)
+    end as {{ type_double() }}) as daily_value,
+    cast(sum(denominator) as {{ type_double() }}) as daily_denominator
+from counted
+group by experiment_id, unit_id, metric_id, cast(measured_at as date)

@@ -1,0 +1,8 @@
+-- Crashes per session: crashes in the numerator, sessions in the denominator.
+select
+    unit_id,
+    occurred_at as measured_at,
+    case when event_type = 'crash' then 1 else 0 end as value,
+    case when event_type = 'session' then 1 else 0 end as denominator
+from {{ ref('stg_events') }}
+where event_type in ('crash', 'session')

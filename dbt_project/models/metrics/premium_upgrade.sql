@@ -1,0 +1,7 @@
+-- A unit's upgrades to premium (aggregation: max of the indicator).
+select
+    unit_id,
+    occurred_at as measured_at,
+    1 as value
+from {{ ref('stg_events') }}
+where event_type = 'upgrade'
