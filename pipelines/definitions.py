@@ -8,6 +8,7 @@ from pipelines.assets.analysis import (
     experiment_decisions_asset,
     experiment_health_asset,
     experiment_results_asset,
+    experiment_segment_results_asset,
     sample_ratio_mismatch_check,
 )
 from pipelines.assets.dbt import verdict_dbt_models
@@ -41,7 +42,8 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[
             *raw_tables, experiment_registry, verdict_dbt_models,
-            experiment_results_asset, experiment_health_asset, experiment_decisions_asset,
+            experiment_results_asset, experiment_segment_results_asset, experiment_health_asset,
+            experiment_decisions_asset,
         ],  # fmt: skip
         asset_checks=[sample_ratio_mismatch_check],
         jobs=[nightly_analysis],

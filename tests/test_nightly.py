@@ -391,3 +391,34 @@ def test_winsorized_metric_matches_a_brute_force_count(con):
     ).fetchall()[0]
     assert brute[3]  # the cap bites
     assert list(mart_cell(con, "aa_homepage_copy", "revenue_per_user", "control", last)) == pytest.approx(brute[:3], rel=1e-9)
+
+
+def test_segments_add_up_to_the_whole_and_stay_exploratory(con):
+    """Each dimension's segments partition the analysed units; segment results are flagged and kept out of decisions."""
+    mismatches = con.sql(
+        """
+        with whole as (
+            select experiment_id, metric_id, variant, n, sum, sum_sq from marts.metric_sufficient_stats
+            qualify as_of_date = max(as_of_date) over (partition by experiment_id)
+        ),
+        parts as (
+            select experiment_id, metric_id, variant, dimension, sum(n) as n, sum(sum) as sum, sum(sum_sq) as sum_sq
+            from marts.metric_segment_stats group by all
+        )
+        select count(*) from whole join parts using (experiment_id, metric_id, variant)
+        where whole.n != parts.n or abs(whole.sum - parts.sum) > 1e-6 * (1 + abs(whole.sum))
+           or abs(whole.sum_sq - parts.sum_sq) > 1e-6 * (1 + abs(whole.sum_sq))
+        """
+    ).fetchall()[0][0]
+    assert mismatches == 0
+    segments = read_frame(con, "select * from main.experiment_segment_results")
+    assert segments["exploratory"].all()
+    dimensions = {e: set(g["dimension"]) for (e,), g in segments.group_by("experiment_id")}
+    assert dimensions["checkout_redesign"] == {"country", "platform", "signup_cohort"}
+    assert dimensions["aa_homepage_copy"] == {"country", "platform"}
+    per_dimension = segments.group_by("experiment_id", "dimension").agg(pl.col("segment").n_unique())
+    assert (per_dimension["segment"] <= 6).all()  # the top 5 values and (other)
+    assert "(other)" in set(segments.filter(dimension="country")["segment"])
+    lift = segments.filter(experiment_id="playlist_recs", metric_id="minutes_played", dimension="platform")
+    assert lift.height == 3 and (lift["relative_estimate"] > 0).all()
+    assert "segment" not in read_frame(con, "select * from main.experiment_decisions limit 1").columns

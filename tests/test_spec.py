@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pipelines.project import EXPERIMENTS_DIR
-from pipelines.registry.catalogue import metric_catalogue, resolve_specs
+from pipelines.registry.catalogue import metric_catalogue, resolve_specs, unit_dimensions
 from pipelines.registry.spec import SpecError, load_specs, parse_spec
 from pipelines.registry.tables import registry_frames
 
@@ -96,10 +96,14 @@ def test_every_bad_file_is_reported_together(tmp_path: Path):
     assert "exp_one.yml" in str(error.value) and "exp_two.yml" in str(error.value)
 
 
-def catalogue_of(manifest: Path) -> dict:
+def manifest_of(path: Path) -> dict:
     import json
 
-    return metric_catalogue(json.loads(manifest.read_text()))
+    return json.loads(path.read_text())
+
+
+def catalogue_of(manifest: Path) -> dict:
+    return metric_catalogue(manifest_of(manifest))
 
 
 @pytest.mark.parametrize(
@@ -108,12 +112,13 @@ def catalogue_of(manifest: Path) -> dict:
         ({"metrics": [{"metric": "conversion"}, {"metric": "happiness"}]}, "metrics.1.metric", "unknown metric 'happiness'"),
         ({"exposure_filter": {"metric": "checkout_views"}}, "exposure_filter.metric", "unknown metric 'checkout_views'"),
         ({"metrics": [{"metric": "conversion", "role": "guardrail"}]}, "metrics.0.non_inferiority_margin", "needs a non_inferiority_margin"),
+        ({"segments": ["platform", "shoe_size"]}, "segments.1", "unknown unit dimension 'shoe_size'"),
     ],
 )
 def test_metrics_resolve_against_the_catalogue_or_name_the_field(tmp_path: Path, manifest: Path, changes, field, message):
     path = write(tmp_path, with_changes(**changes))
     with pytest.raises(SpecError) as error:
-        resolve_specs([parse_spec(path)], catalogue_of(manifest), tmp_path)
+        resolve_specs([parse_spec(path)], catalogue_of(manifest), tmp_path, unit_dimensions(manifest_of(manifest)))
     assert str(path) in str(error.value) and f"field '{field}'" in str(error.value) and message in str(error.value)
 
 

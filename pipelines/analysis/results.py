@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.stats import compare, confidence_sequence, group_sequential_bounds
+from pipelines.stats.sufficient import SEGMENT, comparison_key
 from pipelines.stats.sequential import Spending
 
 # Below this many units in either group the Welch t-test replaces the z-test.
@@ -37,9 +38,12 @@ RESULT_COLUMNS = [
     "status", "status_reason",
 ]  # fmt: skip
 
-SUFFICIENT_STATS_QUERY = """
+def stats_query(mart: str, *keys: str) -> str:
+    """The sufficient statistics of a mart (with extra key columns `keys`) joined with each experiment's design."""
+    extra = "".join(f"stats.{key}, " for key in keys)
+    return f"""
 select
-    stats.experiment_id, stats.metric_id, stats.variant, stats.is_control, stats.as_of_date,
+    stats.experiment_id, stats.metric_id, stats.variant, stats.is_control, stats.as_of_date, {extra}
     stats.analysis_type as metric_type, stats.n, stats.sum, stats.sum_sq, stats.cov_sum, stats.cov_sum_sq,
     -- the engine's names: for a ratio, cross_sum is value x denominator and the covariate's cross sums are split
     case when stats.analysis_type = 'ratio' then stats.value_den_cross_sum else stats.cross_sum end as cross_sum,
@@ -49,10 +53,14 @@ select
     experiments.alpha, experiments.power, experiments.correction, experiments.sequential_method,
     experiments.planned_units, experiments.spending, experiments.spending_rho, experiments.sequential_tuning,
     metrics.role, metrics.minimum_detectable_effect, metrics.non_inferiority_margin, metrics.preferred_direction
-from marts.metric_sufficient_stats as stats
+from marts.{mart} as stats
 inner join staging.stg_experiments as experiments using (experiment_id)
 inner join staging.stg_experiment_metrics as metrics using (experiment_id, metric_id)
 """
+
+
+SUFFICIENT_STATS_QUERY = stats_query("metric_sufficient_stats")
+SEGMENT_STATS_QUERY = stats_query("metric_segment_stats", "dimension", "segment")
 
 DESIGN_COLUMNS = [
     "experiment_id", "role", "metric_id", "minimum_detectable_effect", "power", "correction", "sequential_method", "planned_units", "spending",
@@ -62,11 +70,11 @@ DESIGN_COLUMNS = [
 
 def with_method(stats: pl.DataFrame) -> pl.DataFrame:
     """Choose the test per comparison: Welch t when a group is small, z otherwise."""
-    small = pl.col("n").min().over(["experiment_id", "metric_id", "as_of_date"]) < SMALL_SAMPLE_UNITS
+    small = pl.col("n").min().over(comparison_key(stats)) < SMALL_SAMPLE_UNITS
     return stats.with_columns(method=pl.when(small).then(pl.lit("t")).otherwise(pl.lit("z")))
 
 
-def fixed_horizon(stats: pl.DataFrame) -> pl.DataFrame:
+def fixed_horizon(stats: pl.DataFrame, family: tuple[str, ...] = FAMILY) -> pl.DataFrame:
     """The engine on every look, one call per distinct (correction, power): never per comparison."""
     rows = with_method(stats).with_columns(
         non_inferiority_margin=pl.when(pl.col("role") == "guardrail").then(pl.col("non_inferiority_margin"))
@@ -75,7 +83,7 @@ def fixed_horizon(stats: pl.DataFrame) -> pl.DataFrame:
     parts = [
         compare(
             group.drop("power", "correction"),
-            power=power, correction=ENGINE_CORRECTION[correction], family=FAMILY,
+            power=power, correction=ENGINE_CORRECTION[correction], family=family,
         )  # fmt: skip
         for (correction, power), group in rows.group_by(["correction", "power"])
     ]
@@ -209,4 +217,27 @@ def experiment_results(stats: pl.DataFrame) -> pl.DataFrame:
         .with_columns(is_powered=is_powered())
         .select(RESULT_COLUMNS)
         .sort(["experiment_id", "as_of_date", "metric_id", "treatment"])
+    )
+
+
+SEGMENT_RESULT_COLUMNS = [
+    "experiment_id", "metric_id", "role", "control", "treatment", "as_of_date", "dimension", "segment",
+    "metric_type", "method", "alternative", "null_hypothesis", "correction",
+    "n_control", "n_treatment", "mean_control", "mean_treatment", "estimate", "std_error", "ci_lower", "ci_upper",
+    "variance_reduction_rate", "relative_estimate", "relative_ci_lower", "relative_ci_upper",
+    "p_value", "adjusted_p_value", "is_significant", "status", "status_reason", "exploratory",
+]  # fmt: skip
+
+
+def segment_results(stats: pl.DataFrame) -> pl.DataFrame:
+    """Exploratory results per unit dimension and segment at the latest look: fixed-horizon tests as the metric's
+    role says, corrected within each segment, flagged `exploratory` (they never enter a decision)."""
+    keyed = stats.with_columns(pl.concat_str("dimension", pl.lit("="), SEGMENT).alias(SEGMENT)).drop("dimension")
+    results = fixed_horizon(keyed, family=(*FAMILY, SEGMENT))
+    split = pl.col(SEGMENT).str.splitn("=", 2)
+    return (
+        results.with_columns(dimension=split.struct.field("field_0"), segment=split.struct.field("field_1"))
+        .with_columns(exploratory=pl.lit(True))
+        .select(SEGMENT_RESULT_COLUMNS)
+        .sort(["experiment_id", "dimension", "segment", "metric_id", "treatment"])
     )

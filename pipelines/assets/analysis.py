@@ -6,7 +6,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from pipelines.analysis.decisions import experiment_decisions
 from pipelines.analysis.health import SRM_FAIL_P_VALUE, experiment_health
-from pipelines.analysis.results import SUFFICIENT_STATS_QUERY, experiment_results
+from pipelines.analysis.results import SEGMENT_STATS_QUERY, SUFFICIENT_STATS_QUERY, experiment_results, segment_results
 from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import read_frame, replace_table
@@ -38,6 +38,31 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
             "experiments": results["experiment_id"].n_unique(),
             "significant_at_latest_look": int(latest["is_significant"].sum()),
             "latest_look": dg.MetadataValue.md(_markdown(latest)),
+        }
+    )
+
+
+@dg.asset(
+    name="experiment_segment_results",
+    deps=[_model("metric_segment_stats")],
+    group_name="analysis",
+    kinds={"polars", "duckdb"},
+    pool="duckdb",
+)
+def experiment_segment_results_asset(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Exploratory results per unit dimension and segment at each experiment's latest look
+    (`main.experiment_segment_results`); never part of a decision."""
+    with warehouse.connect() as con:
+        stats = read_frame(con, SEGMENT_STATS_QUERY)
+        results = segment_results(stats).with_columns(run_id=pl.lit(context.run.run_id))
+        replace_table(con, RESULTS_SCHEMA, "experiment_segment_results", results)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(results),
+            "segments": results.select("experiment_id", "dimension", "segment").n_unique(),
+            "significant_exploratory_comparisons": int(results["is_significant"].fill_null(False).sum()),
         }
     )
 

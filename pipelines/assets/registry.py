@@ -7,12 +7,12 @@ import dagster as dg
 
 from pipelines.project import EXPERIMENTS_DIR, verdict_dbt_project
 from pipelines.registry.spec import SpecError, load_specs
-from pipelines.registry.catalogue import metric_catalogue, resolve_specs
+from pipelines.registry.catalogue import metric_catalogue, resolve_specs, unit_dimensions
 from pipelines.registry.tables import SCHEMA, registry_frames
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import replace_table
 
-REGISTRY_TABLES = ("experiments", "experiment_variants", "experiment_metrics")
+REGISTRY_TABLES = ("experiments", "experiment_variants", "experiment_metrics", "experiment_segments")
 
 
 class RegistryConfig(dg.Config):
@@ -38,7 +38,7 @@ def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
     directory = Path(config.experiments_dir)
     manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
     try:
-        specs = resolve_specs(load_specs(directory), metric_catalogue(manifest), directory)
+        specs = resolve_specs(load_specs(directory), metric_catalogue(manifest), directory, unit_dimensions(manifest))
     except SpecError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     frames = registry_frames(specs)

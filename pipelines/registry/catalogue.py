@@ -25,6 +25,12 @@ def metric_catalogue(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def unit_dimensions(manifest: Mapping[str, Any]) -> list[str]:
+    """The unit dimensions results can be broken down by: the documented columns of `stg_units` but its id."""
+    [units] = [n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["name"] == "stg_units"]
+    return [column for column in units["columns"] if column != "unit_id"]
+
+
 def _unknown(name: str, catalogue: Catalogue) -> str:
     return (
         f"unknown metric {name!r}: use one of {sorted(catalogue)} "
@@ -47,9 +53,12 @@ def resolve_metric(use: MetricUse, settings: Mapping[str, Any]) -> MetricUse:
     )
 
 
-def resolve_specs(specs: Sequence[ExperimentSpec], catalogue: Catalogue, directory: Path) -> list[ExperimentSpec]:
+def resolve_specs(
+    specs: Sequence[ExperimentSpec], catalogue: Catalogue, directory: Path, dimensions: Sequence[str] | None = None
+) -> list[ExperimentSpec]:
     """Every spec with its metrics resolved against the catalogue; fail naming file, field and fix when a spec
-    names a metric that has no model or leaves a guardrail without a margin."""
+    names a metric that has no model, leaves a guardrail without a margin, or (when `dimensions` are given)
+    breaks results down by a unit dimension that does not exist."""
     resolved, errors = [], []
     for spec in specs:
         problems: list[tuple[str, str]] = []
@@ -68,6 +77,12 @@ def resolve_specs(specs: Sequence[ExperimentSpec], catalogue: Catalogue, directo
             uses.append(use)
         if spec.exposure_filter and spec.exposure_filter.metric not in catalogue:
             problems.append(("exposure_filter.metric", _unknown(spec.exposure_filter.metric, catalogue)))
+        problems += [
+            (f"segments.{i}", f"unknown unit dimension {dimension!r}: use one of {list(dimensions)} or add the "
+             "column to dbt_project/models/staging/stg_units.sql and document it in _staging.yml")
+            for i, dimension in enumerate(spec.segments)
+            if dimensions is not None and dimension not in dimensions
+        ]  # fmt: skip
         if problems:
             errors.append(str(SpecError.of(directory / f"{spec.id}.yml", problems)))
         else:

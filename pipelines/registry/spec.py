@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.functional_validators import AfterValidator
 
 DEFAULT_SEQUENTIAL_TUNING = 5000.0
+DEFAULT_SEGMENTS = ("country", "platform")  # every experiment's results are also broken down by these
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -112,6 +113,9 @@ class ExperimentSpec(Strict):
     control: Identifier
     metrics: list[MetricUse] = Field(min_length=1)
     exposure_filter: ExposureFilter | None = None
+    segments: list[Identifier] = Field(
+        default_factory=list, description="unit dimensions to break results down by, besides country and platform"
+    )
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     power: float = Field(default=0.8, gt=0.5, lt=1)
     correction: Correction = Correction.RISK_AWARE
@@ -169,6 +173,11 @@ class ExperimentSpec(Strict):
     def confidence_sequence_tuning(self) -> float:
         """Units at which the confidence sequence is tightest: as set, else the planned units, else 5,000 (gbstats)."""
         return float(self.sequential_tuning or self.planned_units or DEFAULT_SEQUENTIAL_TUNING)
+
+    @property
+    def segment_dimensions(self) -> list[str]:
+        """The unit dimensions the results are broken down by: the defaults, then the spec's own."""
+        return list(dict.fromkeys([*DEFAULT_SEGMENTS, *self.segments]))
 
     @property
     def treatments(self) -> list[str]:

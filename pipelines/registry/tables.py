@@ -81,10 +81,19 @@ def metrics_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
     )
 
 
+def segments_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
+    """One row per experiment and unit dimension its results are broken down by."""
+    return pl.DataFrame(
+        [{"experiment_id": s.id, "dimension": d} for s in specs for d in s.segment_dimensions],
+        schema={"experiment_id": pl.String, "dimension": pl.String},
+    )
+
+
 def registry_frames(specs: Sequence[ExperimentSpec]) -> dict[str, pl.DataFrame]:
     """Every registry table by name."""
     return {
         "experiments": experiments_frame(specs),
         "experiment_variants": variants_frame(specs),
         "experiment_metrics": metrics_frame(specs),
+        "experiment_segments": segments_frame(specs),
     }

@@ -10,6 +10,8 @@
 -- Each unit carries its pre-exposure covariate x (CUPED), turned into a value the same way: it adds x and x^2 when
 -- it enters, and x times every change of its value to the cross sum.
 -- Ratio metrics also track the unit's denominator d: its changes, d^2, value x d and d x x (null otherwise).
+{{ config(materialized='table') }}
+
 with units as (
     select
         unit_metrics.experiment_id,

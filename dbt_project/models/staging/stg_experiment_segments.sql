@@ -1,0 +1,4 @@
+select
+    experiment_id,
+    dimension
+from {{ source('registry', 'experiment_segments') }}
