@@ -200,3 +200,18 @@
         else least(greatest({{ value }}, coalesce({{ lower }}, {{ value }})), coalesce({{ upper }}, {{ value }}))
     end
 {%- endmacro %}
+
+{% macro interpolated_percentile(column, rank, fraction, units='units') -%}
+    {#- Aggregate: the percentile `fraction` of `column` over the group by linear interpolation between the ranked
+        values around fraction x (units - 1) (percentile_cont), from each row's 0-based `rank` and the group's
+        `units`. Written with plain arithmetic so that the fraction may be a column, on any engine. -#}
+    case when max({{ fraction }}) is not null and count({{ column }}) > 0 then sum(
+        case
+            when {{ rank }} = floor({{ fraction }} * ({{ units }} - 1))
+                then {{ column }} * (1 - ({{ fraction }} * ({{ units }} - 1) - floor({{ fraction }} * ({{ units }} - 1))))
+            when {{ rank }} = floor({{ fraction }} * ({{ units }} - 1)) + 1
+                then {{ column }} * ({{ fraction }} * ({{ units }} - 1) - floor({{ fraction }} * ({{ units }} - 1)))
+            else 0
+        end
+    ) end
+{%- endmacro %}

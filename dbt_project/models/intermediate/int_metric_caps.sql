@@ -1,7 +1,8 @@
 -- Winsorization caps per experiment and winsorized metric: percentiles (from the metric's `winsorize` setting) of
 -- the per-unit values of every unit in the analysis at the experiment's last as-of date, units without
 -- measurements counting 0. A ratio's numerator and denominator are capped at their own percentiles over the
--- same units. Every look of the experiment uses these caps.
+-- same units (a metric without a denominator gets null denominator caps). Every look of the experiment uses
+-- these caps.
 with last_dates as (
     select
         experiment_id,
@@ -43,35 +44,36 @@ unit_values as (
     select
         units.experiment_id,
         units.metric_id,
+        units.winsorize_lower,
+        units.winsorize_upper,
         coalesce(totals.value, 0) as value,
-        coalesce(totals.denominator, 0) as denominator
+        case when units.analysis_type = 'ratio' then coalesce(totals.denominator, 0) end as denominator
     from units
     left join totals
         on
             units.experiment_id = totals.experiment_id
             and units.unit_id = totals.unit_id
             and units.metric_id = totals.metric_id
+),
+
+ranked as (
+    select
+        unit_values.*,
+        row_number() over (partition by experiment_id, metric_id order by value) - 1 as value_rank,
+        row_number() over (partition by experiment_id, metric_id order by denominator) - 1 as denominator_rank,
+        count(*) over (partition by experiment_id, metric_id) as units
+    from unit_values
 )
 
-{% set winsorized = [] %}
-{% for metric in metric_nodes() if metric.winsorize_lower is not none or metric.winsorize_upper is not none %}
-    {% do winsorized.append(metric) %}
-{% endfor %}
-{% for metric in winsorized or [none] %}
-    {% set ratio = metric and metric.type == 'ratio' %}
-    {% set sides = {'lower': metric.winsorize_lower, 'upper': metric.winsorize_upper} if metric else {} %}
-    select
-        experiment_id,
-        metric_id
-        {%- for side in ['lower', 'upper'] %},
-        cast({{ percentile('value', sides[side]) if sides.get(side) is not none else 'null' }}
-            as {{ type_double() }}) as cap_{{ side }},
-        cast({{ percentile('denominator', sides[side]) if ratio and sides.get(side) is not none else 'null' }}
-            as {{ type_double() }}) as denominator_cap_{{ side }}
-        {%- endfor %},
-        count(*) as units
-    from unit_values
-    where metric_id = {{ sql_literal(metric.name if metric else none) }}
-    group by experiment_id, metric_id
-    {% if not loop.last %}union all{% endif %}
-{% endfor %}
+select
+    experiment_id,
+    metric_id,
+    cast({{ interpolated_percentile('value', 'value_rank', 'winsorize_lower') }} as {{ type_double() }}) as cap_lower,
+    cast({{ interpolated_percentile('value', 'value_rank', 'winsorize_upper') }} as {{ type_double() }}) as cap_upper,
+    cast({{ interpolated_percentile('denominator', 'denominator_rank', 'winsorize_lower') }} as {{ type_double() }})
+        as denominator_cap_lower,
+    cast({{ interpolated_percentile('denominator', 'denominator_rank', 'winsorize_upper') }} as {{ type_double() }})
+        as denominator_cap_upper,
+    count(*) as units
+from ranked
+group by experiment_id, metric_id
