@@ -19,7 +19,7 @@ from pipelines.registry.spec import SpecError, load_specs
 from pipelines.warehouse import connect, export_warehouse_path, read_frame
 
 app = typer.Typer(help="Verdict: nightly A/B test analysis in the data warehouse.", no_args_is_help=True)
-console = Console(width=None if sys.stdout.isatty() else 150)
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150)
 
 
 def _specs(resolved: bool = False):
