@@ -34,7 +34,15 @@ def test_specs_become_registry_tables(tmp_path: Path, manifest: Path):
     with duckdb.connect(str(database)) as con:
         assert con.sql("select count(*) from registry.experiments").fetchall()[0][0] == 4
         assert con.sql("select count(*) from registry.experiment_variants").fetchall()[0][0] == 9
-        assert con.sql("select count(*) from registry.experiment_metrics where role = 'guardrail'").fetchall()[0][0] == 4
+        assert con.sql("select count(*) from registry.experiment_metrics where role = 'guardrail'").fetchall()[0][0] == 5
+        # a guardrail that leaves its margin to the metric gets the metric's default
+        assert con.sql(
+            "select non_inferiority_margin from registry.experiment_metrics"
+            " where experiment_id = 'playlist_recs' and metric_id = 'premium_upgrade'"
+        ).fetchall() == [(0.10,)]
+        assert con.sql(
+            "select dimension from registry.experiment_segments where experiment_id = 'checkout_redesign' order by 1"
+        ).fetchall() == [("country",), ("platform",), ("signup_cohort",)]
 
 
 def test_invalid_spec_fails_the_run_naming_file_field_and_fix(tmp_path: Path, manifest: Path):

@@ -2,7 +2,7 @@
 select
     'assignments' as source_table,
     quarantine_reason,
-    cast(experiment_id || ':' || coalesce(variant, '') as {{ dbt.type_string() }}) as record_key,
+    cast({{ dbt.concat(["experiment_id", "':'", "coalesce(variant, '')"]) }} as {{ dbt.type_string() }}) as record_key,
     unit_id,
     assigned_at as occurred_at,
     logged_at
