@@ -20,4 +20,4 @@ select
     as_of_date
 from (
     {{ expand_days('select * from experiments', 'start_date', 'last_date', 'as_of_date') }}
-) as days
+) as experiment_days

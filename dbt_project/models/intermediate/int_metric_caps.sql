@@ -58,7 +58,12 @@ unit_values as (
 
 ranked as (
     select
-        unit_values.*,
+        experiment_id,
+        metric_id,
+        winsorize_lower,
+        winsorize_upper,
+        value,
+        denominator,
         row_number() over (partition by experiment_id, metric_id order by value) - 1 as value_rank,
         row_number() over (partition by experiment_id, metric_id order by denominator) - 1 as denominator_rank,
         count(*) over (partition by experiment_id, metric_id) as units

@@ -30,8 +30,9 @@ with units as (
         caps.denominator_cap_upper,
         {{ metric_unit_value('unit_metrics.covariate') }} as covariate,
         {{ metric_unit_value('0.0') }} as initial_value,
-        case when unit_metrics.analysis_type = 'ratio' then
-            {{ metric_unit_value('0.0', 'caps.denominator_cap_lower', 'caps.denominator_cap_upper') }}
+        case
+            when unit_metrics.analysis_type = 'ratio' then
+                {{ metric_unit_value('0.0', 'caps.denominator_cap_lower', 'caps.denominator_cap_upper') }}
         end as initial_denominator
     from {{ ref('int_unit_metrics') }} as unit_metrics
     left join {{ ref('int_metric_caps') }} as caps
@@ -57,13 +58,13 @@ daily as (
 running as (
     select
         daily.*,
-        case aggregation
-            when 'max' then max(daily_value) over unit_history
-            else sum(daily_value) over unit_history
+        case daily.aggregation
+            when 'max' then max(daily.daily_value) over unit_history
+            else sum(daily.daily_value) over unit_history
         end as raw_value,
-        sum(daily_denominator) over unit_history as raw_denominator
+        sum(daily.daily_denominator) over unit_history as raw_denominator
     from daily
-    where window_days is null
+    where daily.window_days is null
     window unit_history as (
         partition by experiment_id, unit_id, metric_id
         order by measured_date
@@ -81,8 +82,9 @@ running_values as (
         covariate,
         {{ metric_unit_value('raw_value') }} as value_after,
         coalesce(lag({{ metric_unit_value('raw_value') }}) over unit_history, initial_value) as value_before,
-        case when analysis_type = 'ratio' then
-            {{ metric_unit_value('raw_denominator', 'denominator_cap_lower', 'denominator_cap_upper') }}
+        case
+            when analysis_type = 'ratio' then
+                {{ metric_unit_value('raw_denominator', 'denominator_cap_lower', 'denominator_cap_upper') }}
         end as denominator_after,
         case when analysis_type = 'ratio' then coalesce(
             lag({{ metric_unit_value('raw_denominator', 'denominator_cap_lower', 'denominator_cap_upper') }})

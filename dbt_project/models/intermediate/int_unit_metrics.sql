@@ -25,12 +25,13 @@ with unit_metrics as (
         experiment_metrics.winsorize_upper,
         {{ dbt.dateadd('day', 'coalesce(experiment_metrics.window_offset_days, 0)', 'exposures.exposed_at') }}
             as window_start_at,
-        case when experiment_metrics.window_days is not null then
-            {{ dbt.dateadd(
-                'day',
-                'experiment_metrics.window_offset_days + experiment_metrics.window_days',
-                'exposures.exposed_at'
-            ) }}
+        case
+            when experiment_metrics.window_days is not null
+                then {{ dbt.dateadd(
+                    'day',
+                    'experiment_metrics.window_offset_days + experiment_metrics.window_days',
+                    'exposures.exposed_at'
+                ) }}
         end as window_end_at
     from {{ ref('int_analysis_exposures') }} as exposures
     inner join {{ ref('int_experiment_metrics') }} as experiment_metrics

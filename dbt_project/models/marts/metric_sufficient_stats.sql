@@ -52,11 +52,17 @@ cells as (
         coalesce(daily_changes.cross_change, 0) as cross_change,
         case when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.denominator_change, 0) end
             as denominator_change,
-        case when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.denominator_square_change, 0) end
+        case
+            when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.denominator_square_change, 0)
+        end
             as denominator_square_change,
-        case when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.value_denominator_change, 0) end
+        case
+            when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.value_denominator_change, 0)
+        end
             as value_denominator_change,
-        case when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.denominator_covariate_change, 0) end
+        case
+            when experiment_metrics.analysis_type = 'ratio' then coalesce(daily_changes.denominator_covariate_change, 0)
+        end
             as denominator_covariate_change
     from days
     inner join variants
