@@ -238,10 +238,16 @@ def demo(
 
 
 BASELINES_QUERY = """
+-- A ratio's baseline is sum / den_sum, and its per-unit variance the delta method's var(value - R x den) / mean(den)^2.
 select
     metric_id,
-    sum / n as baseline_mean,
-    case when analysis_type = 'proportion' then null else (sum_sq - sum * sum / n) / (n - 1) end as baseline_variance
+    case when analysis_type = 'ratio' then sum / den_sum else sum / n end as baseline_mean,
+    case analysis_type
+        when 'proportion' then null
+        when 'ratio' then (sum_sq - 2 * (sum / den_sum) * value_den_cross_sum + (sum / den_sum) ^ 2 * den_sum_sq)
+            / (n - 1) / (den_sum / n) ^ 2
+        else (sum_sq - sum * sum / n) / (n - 1)
+    end as baseline_variance
 from marts.metric_sufficient_stats
 where experiment_id = ? and is_control and n > 1
 qualify as_of_date = max(as_of_date) over ()

@@ -16,17 +16,17 @@ from pipelines.warehouse import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
+# Streams logged with more than 120 minutes are treated as broken: their value is null.
 MODEL = """\
--- Heavy listeners: units with at least an hour of listening in their first week after exposure.
 select
     unit_id,
     occurred_at as measured_at,
-    value
+    case when value <= 120 then value end as value
 from {{ ref('stg_events') }}
 where event_type = 'stream'
 """
 
-ENTRY = """
+ENTRIES = """
   - name: heavy_listener
     description: Whether the unit listened for at least 60 minutes in its first 7 days after exposure.
     config:
@@ -36,7 +36,18 @@ ENTRY = """
           aggregation: sum
           threshold: 60
           window_days: 7
+          null_values: skip
           preferred_direction: increase
+    columns: *measurement_columns
+
+  - name: plausible_streams
+    description: Streams per unit, a broken stream counting as a stream of 0 minutes.
+    config:
+      meta:
+        metric:
+          type: mean
+          aggregation: count
+          null_values: zero
     columns: *measurement_columns
 """
 
@@ -58,15 +69,18 @@ def test_a_new_metric_model_reaches_the_results(tmp_path: Path) -> None:
                                       "__pycache__", ".pytest_cache"),
     )  # fmt: skip
     metrics = repo / "dbt_project" / "models" / "metrics"
-    (metrics / "heavy_listener.sql").write_text(MODEL)
-    (metrics / "_metrics.yml").write_text((metrics / "_metrics.yml").read_text() + ENTRY)
+    for name in ("heavy_listener", "plausible_streams"):
+        (metrics / f"{name}.sql").write_text(MODEL)
+    (metrics / "_metrics.yml").write_text((metrics / "_metrics.yml").read_text() + ENTRIES)
     measurements = repo / "dbt_project" / "models" / "intermediate" / "int_metric_measurements.sql"
     measurements.write_text(measurements.read_text().replace(
         "-- depends_on: {{ ref('active_days') }}",
-        "-- depends_on: {{ ref('active_days') }}\n-- depends_on: {{ ref('heavy_listener') }}",
+        "-- depends_on: {{ ref('active_days') }}\n-- depends_on: {{ ref('heavy_listener') }}\n"
+        "-- depends_on: {{ ref('plausible_streams') }}",
     ))  # fmt: skip
     spec = repo / "experiments" / "playlist_recs.yml"
-    spec.write_text(spec.read_text().replace("metrics:\n", "metrics:\n  - metric: heavy_listener\n    role: deterioration\n", 1))
+    spec.write_text(spec.read_text().replace("metrics:\n", "metrics:\n  - metric: heavy_listener\n    role: deterioration\n"
+                                         "  - metric: plausible_streams\n    role: deterioration\n", 1))
 
     env = {**os.environ, "VERDICT_WAREHOUSE": str(tmp_path / "verdict.duckdb"), "PYTHONPATH": str(repo)}
     env.pop("DAGSTER_HOME", None)
@@ -84,10 +98,25 @@ def test_a_new_metric_model_reaches_the_results(tmp_path: Path) -> None:
             order by as_of_date desc limit 1
             """
         ).fetchall()
-        [(definition,)] = con.sql(
-            "select metric_type from marts.metric_catalogue where metric_id = 'heavy_listener'"
+        catalogue = {
+            r[0]: r[1:] for r in con.sql(
+                "select metric_id, metric_type, measurements, skipped_measurements from marts.metric_catalogue"
+            ).fetchall()
+        }  # fmt: skip
+        [(streams, broken)] = con.sql(
+            "select count(*), count(*) filter (where value > 120) from staging.stg_events where event_type = 'stream'"
         ).fetchall()
-    assert definition == "threshold"
+        [(plausible,)] = con.sql(
+            """
+            select n_control + n_treatment from main.experiment_results
+            where experiment_id = 'playlist_recs' and metric_id = 'plausible_streams' and status = 'ok'
+            order by as_of_date desc limit 1
+            """
+        ).fetchall()
+    assert broken > 0
+    assert catalogue["heavy_listener"] == ("threshold", streams, broken)  # null values skipped, and counted
+    assert catalogue["plausible_streams"] == ("mean", streams, 0)  # null values count as 0
+    assert plausible > 0
     [(kind, role, units, share, status)] = rows
     assert (kind, role, status) == ("proportion", "deterioration", "ok")
     assert units > 0 and 0 < share < 1  # a share of units reached the threshold

@@ -422,3 +422,26 @@ def test_segments_add_up_to_the_whole_and_stay_exploratory(con):
     lift = segments.filter(experiment_id="playlist_recs", metric_id="minutes_played", dimension="platform")
     assert lift.height == 3 and (lift["relative_estimate"] > 0).all()
     assert "segment" not in read_frame(con, "select * from main.experiment_decisions limit 1").columns
+
+
+def test_planning_baselines_read_ratios_as_ratios(con):
+    """`verdict plan --experiment`: a ratio metric's baseline is the control's revenue over its purchases."""
+    from pipelines.cli import BASELINES_QUERY
+
+    baselines = {r["metric_id"]: r for r in read_frame(con, BASELINES_QUERY, ["checkout_redesign"]).iter_rows(named=True)}
+    [(revenue, purchases)] = con.sql(
+        """
+        with exposures as (
+            select unit_id, min(assigned_at) as exposed_at
+            from staging.stg_assignments where experiment_id = 'checkout_redesign'
+            group by unit_id having count(distinct variant) = 1 and min(variant) = 'control'
+        )
+        select sum(p.value), count(*)
+        from exposures e join staging.stg_events p
+          on p.unit_id = e.unit_id and p.event_type = 'purchase' and p.occurred_at >= e.exposed_at
+         and p.occurred_at < timestamp '2026-11-22 00:00:00'
+        """
+    ).fetchall()
+    assert baselines["revenue_per_purchase"]["baseline_mean"] == pytest.approx(revenue / purchases, rel=1e-9)
+    assert baselines["revenue_per_purchase"]["baseline_variance"] > 0
+    assert baselines["conversion"]["baseline_variance"] is None  # a proportion: p(1 - p)
