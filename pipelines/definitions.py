@@ -9,12 +9,13 @@ from pipelines.assets.analysis import (
     experiment_health_asset,
     experiment_results_asset,
     experiment_segment_results_asset,
-    sample_ratio_mismatch_check,
+    experiment_health_checks,
 )
 from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.assets.raw import raw_tables
 from pipelines.assets.registry import experiment_registry
-from pipelines.project import dbt_resource, verdict_dbt_project
+from pipelines.project import EXPERIMENTS_DIR, dbt_resource, verdict_dbt_project
+from pipelines.registry.spec import IDENTIFIER
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import export_warehouse_path
 
@@ -36,6 +37,11 @@ nightly_schedule = dg.ScheduleDefinition(
 
 
 
+def experiment_ids() -> list[str]:
+    """The experiments whose health checks the definitions show: the spec files' names (valid identifiers)."""
+    return sorted({p.stem for p in EXPERIMENTS_DIR.glob("*.y*ml") if IDENTIFIER.match(p.stem)})
+
+
 def build_defs() -> dg.Definitions:
     """The definitions, bound to the warehouse file that $VERDICT_WAREHOUSE names (or the default)."""
     warehouse = export_warehouse_path()
@@ -45,7 +51,7 @@ def build_defs() -> dg.Definitions:
             experiment_results_asset, experiment_segment_results_asset, experiment_health_asset,
             experiment_decisions_asset,
         ],  # fmt: skip
-        asset_checks=[sample_ratio_mismatch_check],
+        asset_checks=[experiment_health_checks(experiment_ids())],
         jobs=[nightly_analysis],
         schedules=[nightly_schedule],
         resources={"dbt": dbt_resource(), "warehouse": WarehouseResource(path=str(warehouse))},

@@ -1,4 +1,4 @@
-"""dbt docs: every model, and every column a model builds, is documented."""
+"""dbt docs: every model, and every column a model builds, is documented; every mart is tested."""
 
 from __future__ import annotations
 
@@ -55,3 +55,13 @@ def test_every_source_table_and_column_is_documented(docs):
         if not (s["columns"][c]["description"] if c else s["description"]).strip()
     ]
     assert missing == []
+
+
+def test_every_mart_has_data_tests(docs):
+    manifest, _ = docs
+    marts = {n["unique_id"]: n["name"] for n in manifest["nodes"].values()
+             if n["resource_type"] == "model" and n["original_file_path"].startswith("models/marts/")}
+    tested = {parent for n in manifest["nodes"].values() if n["resource_type"] == "test"
+              for parent in n["depends_on"]["nodes"]}
+    assert len(marts) >= 6
+    assert sorted(name for unique_id, name in marts.items() if unique_id not in tested) == []

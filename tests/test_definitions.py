@@ -1,14 +1,15 @@
-"""The Dagster definitions load, with the nightly job, its schedule and the SRM check."""
+"""The Dagster definitions load, with the nightly job, its schedule and a health check per experiment."""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.analysis.health import CHECKS
 from pipelines.project import verdict_dbt_project
 
 
 def test_definitions_load(manifest):
-    from pipelines.definitions import build_defs
+    from pipelines.definitions import build_defs, experiment_ids
 
     defs = build_defs()
     dg.Definitions.validate_loadable(defs)
@@ -19,8 +20,9 @@ def test_definitions_load(manifest):
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"registry/experiments", "marts/metric_sufficient_stats", "experiment_results", "experiment_health"} <= keys
-    checks = {c.name for c in graph.asset_check_keys}
-    assert "sample_ratio_mismatch" in checks
+    checks = {c.name for c in graph.asset_check_keys if c.asset_key == dg.AssetKey("experiment_health")}
+    assert checks == {f"{e}__{c}" for e in experiment_ids() for c in CHECKS}
+    assert "onboarding_flow__sample_ratio_mismatch" in checks and len(experiment_ids()) == 4
 
 
 def test_registry_feeds_dbt_and_dbt_feeds_statistics(manifest):

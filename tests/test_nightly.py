@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from pipelines.analysis.health import CHECKS
 from pipelines.project import EXPERIMENTS_DIR
 from pipelines.registry.spec import load_specs
 from pipelines.warehouse import read_frame
@@ -99,10 +100,14 @@ def test_srm_fails_only_for_the_broken_split(con, nightly_run):
     for row in joined.iter_rows(named=True):
         assert (row["status"] == "fail") == row["planted_srm"], row
     _, result = nightly_run
-    [check] = [e.event_specific_data for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-               and e.event_specific_data.check_name == "sample_ratio_mismatch"]
-    assert not check.passed
-    assert check.metadata["failing_experiments"].value == ["onboarding_flow"]
+    checks = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
+              if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}  # fmt: skip
+    srm = {name.split("__")[0]: check for name, check in checks.items() if name.endswith("__sample_ratio_mismatch")}
+    assert sorted(srm) == sorted(truth["experiment_id"])
+    for experiment, check in srm.items():
+        assert check.passed == (experiment != "onboarding_flow"), experiment
+    assert srm["onboarding_flow"].severity == dg.AssetCheckSeverity.ERROR
+    assert "chi-square" in srm["onboarding_flow"].description
 
 
 def test_decisions_tell_the_planted_story(con):
@@ -150,7 +155,12 @@ def test_health_table_shape(con):
     health = read_frame(con, "select * from main.experiment_health")
     assert set(health.columns) >= {"experiment_id", "as_of_date", "check_name", "status", "value", "detail"}
     assert set(health["status"].unique()) <= {"pass", "warn", "fail"}
-    assert set(health["check_name"].unique()) == {"sample_ratio_mismatch", "crossover_rate"}
+    assert set(health["check_name"].unique()) == set(CHECKS)
+    latest = health.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
+    assert latest.group_by("experiment_id").len()["len"].to_list() == [len(CHECKS)] * 4
+    # nothing but the planted split is unhealthy at the latest look
+    unhealthy = latest.filter(pl.col("status") != "pass")
+    assert unhealthy.select("experiment_id", "check_name").rows() == [("onboarding_flow", "sample_ratio_mismatch")]
 
 
 def test_bad_rows_are_quarantined_and_counted(con):

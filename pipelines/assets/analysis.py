@@ -5,7 +5,7 @@ import polars as pl
 from dagster_dbt import get_asset_key_for_model
 
 from pipelines.analysis.decisions import experiment_decisions
-from pipelines.analysis.health import SRM_FAIL_P_VALUE, experiment_health
+from pipelines.analysis.health import CHECKS, experiment_health
 from pipelines.analysis.results import SEGMENT_STATS_QUERY, SUFFICIENT_STATS_QUERY, experiment_results, segment_results
 from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.resources import WarehouseResource
@@ -77,19 +77,30 @@ def _markdown(frame: pl.DataFrame) -> str:
     return "\n".join(rows)
 
 
+HEALTH_STATS_QUERY = """
+select experiment_id, metric_id, variant, is_control, as_of_date, analysis_type as metric_type, n, sum, sum_sq,
+       cov_sum, cov_sum_sq
+from marts.metric_sufficient_stats
+"""
+
+
 @dg.asset(
     name="experiment_health",
-    deps=[_model("exposure_daily_counts"), _model("exposure_summary")],
+    deps=[_model(m) for m in ("exposure_daily_counts", "exposure_summary", "metric_sufficient_stats", "raw_row_counts")],
     group_name="analysis",
     kinds={"polars", "duckdb"},
     pool="duckdb",
 )
 def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Health checks per experiment and as-of date (`main.experiment_health`): sample ratio, crossovers."""
+    """Health checks per experiment and as-of date (`main.experiment_health`): sample ratio (overall and per day),
+    crossovers, pre-exposure imbalance, metric data, exposure traffic, quarantined raw rows."""
     with warehouse.connect() as con:
-        counts = read_frame(con, "select * from marts.exposure_daily_counts")
-        summary = read_frame(con, "select * from marts.exposure_summary")
-        health = experiment_health(counts, summary).with_columns(run_id=pl.lit(context.run.run_id))
+        health = experiment_health(
+            read_frame(con, "select * from marts.exposure_daily_counts"),
+            read_frame(con, "select * from marts.exposure_summary"),
+            read_frame(con, HEALTH_STATS_QUERY),
+            read_frame(con, "select * from marts.raw_row_counts"),
+        ).with_columns(run_id=pl.lit(context.run.run_id))
         replace_table(con, RESULTS_SCHEMA, "experiment_health", health)
     return dg.MaterializeResult(
         metadata={f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail")}
@@ -119,30 +130,49 @@ def experiment_decisions_asset(context: dg.AssetExecutionContext, warehouse: War
     )
 
 
-@dg.asset_check(asset="experiment_health", name="sample_ratio_mismatch", blocking=False)
-def sample_ratio_mismatch_check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """Fails when an experiment's latest look shows a sample ratio mismatch (chi-square p < 0.001)."""
-    with warehouse.connect() as con:
-        latest = read_frame(
-            con,
-            """
-            select experiment_id, value as p_value, status, detail
-            from main.experiment_health
-            where check_name = 'sample_ratio_mismatch'
-            qualify as_of_date = max(as_of_date) over (partition by experiment_id)
-            order by experiment_id
-            """,
-        )
-    failing = latest.filter(pl.col("status") == "fail")["experiment_id"].to_list()
-    return dg.AssetCheckResult(
-        passed=not failing,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"Sample ratio mismatch (p < {SRM_FAIL_P_VALUE}) in: {', '.join(failing)}" if failing
-            else "Every experiment's split matches its planned weights"
-        ),
-        metadata={
-            "failing_experiments": failing,
-            **{f"p_value[{r['experiment_id']}]": r["p_value"] for r in latest.iter_rows(named=True)},
-        },
+LATEST_HEALTH_QUERY = """
+select experiment_id, as_of_date, check_name, status, value, detail
+from main.experiment_health
+qualify as_of_date = max(as_of_date) over (partition by experiment_id)
+"""
+
+
+def health_check_name(experiment_id: str, check: str) -> str:
+    """The Dagster asset check of one health check of one experiment."""
+    return f"{experiment_id}__{check}"
+
+
+def experiment_health_checks(experiment_ids: list[str]) -> dg.AssetChecksDefinition:
+    """One asset check on `experiment_health` per experiment and health check, from its latest look: a `fail`
+    fails with severity error, a `warn` with severity warn."""
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(health_check_name(e, c), asset="experiment_health", description=f"{c} of {e}")
+            for e in experiment_ids
+            for c in CHECKS
+        ],
+        name="experiment_health_checks",
     )
+    def _checks(warehouse: WarehouseResource):
+        with warehouse.connect() as con:
+            latest = read_frame(con, LATEST_HEALTH_QUERY)
+        rows = {health_check_name(r["experiment_id"], r["check_name"]): r for r in latest.iter_rows(named=True)}
+        for e in experiment_ids:
+            for c in CHECKS:
+                row = rows.get(health_check_name(e, c))
+                if row is None:
+                    yield dg.AssetCheckResult(
+                        check_name=health_check_name(e, c), passed=True, description="no look yet"
+                    )
+                    continue
+                yield dg.AssetCheckResult(
+                    check_name=health_check_name(e, c),
+                    passed=row["status"] == "pass",
+                    severity=dg.AssetCheckSeverity.ERROR if row["status"] == "fail" else dg.AssetCheckSeverity.WARN,
+                    description=row["detail"],
+                    metadata={"experiment_id": e, "as_of_date": str(row["as_of_date"]), "status": row["status"],
+                              "value": row["value"]},
+                )  # fmt: skip
+
+    return _checks

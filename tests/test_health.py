@@ -1,0 +1,111 @@
+"""Health checks on planted problems: each check fails (or warns) on its problem and passes on healthy data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from pipelines.analysis.health import (
+    covariate_imbalance_health,
+    daily_sample_ratio_health,
+    experiment_health,
+    exposure_traffic_health,
+    metric_data_health,
+    quarantine_health,
+)
+
+START = dt.date(2026, 11, 1)
+
+
+def counts(daily: dict[str, list[int]], weights: dict[str, float] | None = None) -> pl.DataFrame:
+    """Cumulative exposure counts (as in marts.exposure_daily_counts) from new exposures per variant and day."""
+    weights = weights or {v: 1 / len(daily) for v in daily}
+    return pl.DataFrame(
+        [
+            {"experiment_id": "exp", "variant": v, "is_control": v == "control", "planned_weight": weights[v],
+             "as_of_date": START + dt.timedelta(days=d), "exposed_units": int(np.sum(units[: d + 1]))}
+            for v, units in daily.items()
+            for d in range(len(units))
+        ]
+    )  # fmt: skip
+
+
+def stats(cells: list[tuple[str, str, int, float, float, float, float]]) -> pl.DataFrame:
+    """Sufficient statistics rows: (metric, variant, n, sum, sum_sq, cov_sum, cov_sum_sq) at one as-of date."""
+    return pl.DataFrame(
+        [
+            {"experiment_id": "exp", "metric_id": m, "variant": v, "is_control": v == "control", "as_of_date": START,
+             "metric_type": "mean", "n": n, "sum": s, "sum_sq": q, "cov_sum": cs, "cov_sum_sq": cq}
+            for m, v, n, s, q, cs, cq in cells
+        ]
+    )  # fmt: skip
+
+
+def moments_of(values: np.ndarray) -> tuple[float, float]:
+    return float(values.sum()), float((values**2).sum())
+
+
+def test_pre_exposure_imbalance_fails_and_balance_passes():
+    rng = np.random.default_rng(1)
+    control, treatment = rng.normal(10, 3, 5000), rng.normal(10, 3, 5000)
+    shifted = treatment + 0.5  # the treatment group was already different before exposure
+    rows = lambda t: stats([  # noqa: E731
+        ("m", "control", 5000, 0.0, 1.0, *moments_of(control)), ("m", "treatment", 5000, 0.0, 1.0, *moments_of(t)),
+    ])  # fmt: skip
+    assert covariate_imbalance_health(rows(treatment))["status"].to_list() == ["pass"]
+    failed = covariate_imbalance_health(rows(shifted)).row(0, named=True)
+    assert failed["status"] == "fail" and failed["value"] < 1e-6 and "pre-exposure m" in failed["detail"]
+
+
+def test_an_empty_metric_fails_and_a_waiting_window_passes():
+    rows = stats([
+        ("ok", "control", 100, 50.0, 80.0, 0.0, 0.0), ("ok", "treatment", 100, 40.0, 60.0, 0.0, 0.0),
+        ("broken", "control", 100, 0.0, 0.0, 0.0, 0.0), ("broken", "treatment", 100, 0.0, 0.0, 0.0, 0.0),
+        ("windowed", "control", 0, 0.0, 0.0, 0.0, 0.0), ("windowed", "treatment", 0, 0.0, 0.0, 0.0, 0.0),
+    ])  # fmt: skip
+    row = metric_data_health(rows).row(0, named=True)
+    assert row["status"] == "fail" and row["value"] == 1.0 and row["detail"] == "no data among analysed units: broken"
+    row = metric_data_health(rows.filter(pl.col("metric_id") != "broken")).row(0, named=True)
+    assert row["status"] == "pass" and "windowed" in row["detail"]
+
+
+def test_a_collapse_of_exposure_traffic_warns():
+    steady = [100, 95, 90, 92, 88, 85, 83, 80, 78, 75]
+    collapsed = steady[:8] + [9, 8]
+    healthy = exposure_traffic_health(counts({"control": steady, "treatment": steady}))
+    assert (healthy["status"] == "pass").all()
+    warned = exposure_traffic_health(counts({"control": collapsed, "treatment": collapsed}))
+    assert warned.filter(pl.col("status") == "warn")["as_of_date"].to_list() == [START + dt.timedelta(days=d) for d in (8, 9)]
+
+
+def test_one_day_of_lost_assignments_shows_in_the_daily_split():
+    control = [500] * 10
+    treatment = [500] * 5 + [350] + [500] * 4  # one arm lost 30% of its logs on day 5
+    daily = daily_sample_ratio_health(counts({"control": control, "treatment": treatment}))
+    assert daily.filter(pl.col("status") != "pass")["as_of_date"].to_list() == [START + dt.timedelta(days=5)]
+    assert (daily["status"] != "fail").all()  # a single day warns; the cumulative split decides
+
+
+def test_quarantine_share_thresholds():
+    days = pl.DataFrame({"experiment_id": ["exp"], "as_of_date": [START]})
+    raw = lambda bad: pl.DataFrame({"source_table": ["events", "assignments"], "raw_rows": [1000, 1000],  # noqa: E731
+                                    "clean_rows": [1000 - bad, 1000], "quarantined_rows": [bad, 0]})  # fmt: skip
+    assert [quarantine_health(raw(b), days)["status"][0] for b in (5, 50, 200)] == ["pass", "warn", "fail"]
+
+
+def test_every_check_reports_for_every_look():
+    n = [200] * 10
+    health = experiment_health(
+        counts({"control": n, "treatment": n}),
+        pl.DataFrame({"experiment_id": ["exp"], "assigned_units": [4000], "crossover_units": [10],
+                      "exposed_units": [3990], "crossover_rate": [0.0025]}),
+        stats([("m", "control", 2000, 10.0, 30.0, 5.0, 9.0), ("m", "treatment", 2000, 11.0, 33.0, 5.0, 9.0)]),
+        pl.DataFrame({"source_table": ["events"], "raw_rows": [100], "clean_rows": [100], "quarantined_rows": [0]}),
+    )  # fmt: skip
+    assert set(health["check_name"]) == {
+        "sample_ratio_mismatch", "daily_sample_ratio_mismatch", "crossover_rate", "covariate_imbalance",
+        "metric_data", "exposure_traffic", "quarantined_rows",
+    }  # fmt: skip
+    assert (health["status"] == "pass").all()
