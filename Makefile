@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The UI listens on this machine only unless told otherwise (make ui UI_HOST=0.0.0.0).
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -31,9 +34,9 @@ demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 test: prepare
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## ui: the Dagster UI on http://127.0.0.1:3000 with a persistent home in .dagster_home/
+## ui: the Dagster UI on http://$(UI_HOST):$(UI_PORT) (default 127.0.0.1:3000) with a persistent home in .dagster_home/
 ui: prepare $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev --host 127.0.0.1 --port 3000 -m pipelines.definitions
+	$(BIN)/dagster dev --host $(UI_HOST) --port $(UI_PORT) -m pipelines.definitions
 
 clean:
 	rm -rf $(VENV) warehouse $(DAGSTER_HOME) dbt_project/target
