@@ -124,13 +124,13 @@ def _harm_sign() -> pl.Expr:
 def _bounds(looks: pl.DataFrame, alpha: str, name: str) -> pl.DataFrame:
     """Lan-DeMets critical values at the two-sided level in column `alpha`, over each comparison's looks in date
     order, with each experiment's spending function; added as column `name`."""
-    parts = []
+    parts = [looks.clear().with_columns(pl.lit(None, pl.Float64).alias(name))]  # no look at all: an empty frame
     for (spending, rho), group in looks.group_by(["spending", "spending_rho"]):
         function = Spending(spending, rho) if spending == "power" else Spending(spending)  # rho: power family only
         schedule = group.select(*COMPARISON, "as_of_date", "information_fraction", alpha)
         bounds = group_sequential_bounds(schedule, by=COMPARISON, alpha=alpha, spending=function, order="as_of_date")
         parts.append(group.with_columns(bounds.get_column("critical_value").alias(name)))  # row order is kept
-    return pl.concat(parts)
+    return pl.concat(parts, how="vertical_relaxed")
 
 
 def group_sequential(results: pl.DataFrame) -> pl.DataFrame:

@@ -95,15 +95,22 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
     """Health checks per experiment and as-of date (`main.experiment_health`): sample ratio (overall and per day),
     crossovers, pre-exposure imbalance, metric data, exposure traffic, quarantined raw rows."""
     with warehouse.connect() as con:
+        raw_counts = read_frame(con, "select * from marts.raw_row_counts")
         health = experiment_health(
             read_frame(con, "select * from marts.exposure_daily_counts"),
             read_frame(con, "select * from marts.exposure_summary"),
             read_frame(con, HEALTH_STATS_QUERY),
-            read_frame(con, "select * from marts.raw_row_counts"),
+            raw_counts,
         ).with_columns(run_id=pl.lit(context.run.run_id))
         replace_table(con, RESULTS_SCHEMA, "experiment_health", health)
     return dg.MaterializeResult(
-        metadata={f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail")}
+        metadata={
+            **{f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail")},
+            **{
+                f"raw_rows[{r['source_table']}]": f"{r['raw_rows']} = {r['clean_rows']} clean + {r['quarantined_rows']} quarantined"
+                for r in raw_counts.iter_rows(named=True)
+            },
+        }
     )
 
 

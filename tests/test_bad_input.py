@@ -1,0 +1,169 @@
+"""The bad-input catalogue: every kind of bad input gets a clear error or a counted quarantine, never silent loss.
+
+Spec problems are refused by the registry with the file, the field and the fix (see also test_spec.py). Bad raw
+rows are planted one by one in a small hand-made warehouse, which then goes through the real nightly job."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from pipelines.registry.spec import SpecError, load_specs
+from pipelines.warehouse import WAREHOUSE_ENV, read_frame
+
+pytestmark = pytest.mark.e2e
+
+
+def spec(experiment_id: str, **changes) -> dict:
+    return {
+        "id": experiment_id, "name": experiment_id, "start_date": "2026-11-01",
+        "variants": [{"id": "control", "weight": 0.5}, {"id": "treatment", "weight": 0.5}],
+        "control": "control", "metrics": [{"metric": "minutes_played"}, {"metric": "conversion"}], **changes,
+    }  # fmt: skip
+
+
+def test_two_specs_with_one_experiment_id_are_refused(tmp_path: Path):
+    (tmp_path / "exp_one.yml").write_text(yaml.safe_dump(spec("exp_one")))
+    (tmp_path / "exp_one_copy.yml").write_text(yaml.safe_dump(spec("exp_one")))
+    with pytest.raises(SpecError) as error:
+        load_specs(tmp_path)
+    assert "exp_one_copy.yml" in str(error.value) and "field 'id'" in str(error.value)
+
+
+ASSIGNMENTS = [
+    # clean: two units in exp_live, one of them (u3) logged in both variants; two units in the ended experiment
+    ("exp_live", "u1", "control", "2026-11-01 10:00:00", None),
+    ("exp_live", "u2", "treatment", "2026-11-01 11:00:00", None),
+    ("exp_live", "u3", "control", "2026-11-02 09:00:00", None),
+    ("exp_live", "u3", "treatment", "2026-11-03 09:00:00", "unit in two variants"),
+    ("exp_ended", "u4", "control", "2026-11-02 09:00:00", None),
+    ("exp_ended", "u5", "treatment", "2026-11-02 10:00:00", None),
+    # bad
+    ("exp_live", None, "control", "2026-11-02 12:00:00", "null_unit_id"),
+    ("exp_live", "u6", "treatmnt", "2026-11-02 12:00:00", "unknown_variant"),
+    ("legacy_test", "u1", "control", "2026-11-02 12:00:00", "unknown_experiment"),
+    ("exp_live", "u6", "control", "2099-01-01 00:00:00", "impossible_timestamp"),
+    ("exp_live", "u6", "control", "2026-10-20 12:00:00", "before_experiment_start"),
+    ("exp_ended", "u6", "control", "2026-11-05 12:00:00", "after_experiment_end"),
+]
+EVENTS = [
+    ("e1", "u1", "stream", "2026-11-02 10:00:00", 10.0, None),
+    ("e2", "u2", "stream", "2026-11-02 11:00:00", 20.0, None),
+    ("e3", "u1", "purchase", "2026-11-03 10:00:00", 5.0, None),
+    ("e4", "u4", "stream", "2026-11-03 10:00:00", 7.0, None),
+    ("e5", "u5", "session", "2026-11-05 10:00:00", 1.0, None),
+    ("e1", "u1", "stream", "2026-11-02 10:00:00", 10.0, "duplicate_event_id"),
+    ("e6", None, "stream", "2026-11-02 10:00:00", 3.0, "null_unit_id"),
+    (None, "u2", "stream", "2026-11-02 10:00:00", 3.0, "null_event_id"),
+    ("e7", "u2", "stream", "2099-01-01 00:00:00", 3.0, "impossible_timestamp"),
+    ("e8", "u2", "teleport", "2026-11-02 10:00:00", 1.0, "unknown_event_type"),
+]
+
+
+def build_warehouse(path: Path) -> None:
+    """raw.units, raw.assignments and raw.events with the rows above (logged a minute after they happened)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema raw")
+        con.execute("create table raw.units as select 'u' || i as unit_id, 'SE' as country, 'ios' as platform,"
+                    " date '2020-01-01' as signup_date from range(1, 7) t(i)")  # fmt: skip
+        con.execute("create table raw.assignments (experiment_id varchar, unit_id varchar, variant varchar,"
+                    " assigned_at timestamp, logged_at timestamp)")  # fmt: skip
+        con.executemany(
+            "insert into raw.assignments values (?, ?, ?, ?::timestamp, least(?::timestamp, timestamp '2026-11-05 23:00:00') + interval 1 minute)",
+            [(e, u, v, t, t) for e, u, v, t, _ in ASSIGNMENTS],
+        )
+        con.execute("create table raw.events (event_id varchar, unit_id varchar, event_type varchar,"
+                    " occurred_at timestamp, value double, logged_at timestamp)")  # fmt: skip
+        con.executemany(
+            "insert into raw.events values (?, ?, ?, ?::timestamp, ?, least(?::timestamp, timestamp '2026-11-05 23:00:00') + interval 1 minute)",
+            [(i, u, k, t, v, t) for i, u, k, t, v, _ in EVENTS],
+        )
+
+
+@pytest.fixture(scope="module")
+def bad_run(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
+    """The nightly job on the hand-made warehouse, with three specs: live, ended, and one with no exposures yet."""
+    root = tmp_path_factory.mktemp("bad_input")
+    experiments = root / "experiments"
+    experiments.mkdir()
+    for experiment in (spec("exp_live"), spec("exp_ended", end_date="2026-11-03"), spec("exp_waiting")):
+        (experiments / f"{experiment['id']}.yml").write_text(yaml.safe_dump(experiment))
+    database = root / "verdict.duckdb"
+    build_warehouse(database)
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(database)
+    try:
+        from pipelines.definitions import build_defs
+
+        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}},
+            raise_on_error=False,
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
+    with duckdb.connect(str(database), read_only=True) as con:
+        yield con, result
+
+
+def test_the_job_survives_bad_input(bad_run):
+    _, result = bad_run
+    assert result.success
+
+
+def test_every_bad_row_is_quarantined_with_its_reason(bad_run):
+    con, _ = bad_run
+    quarantined = read_frame(con, "select source_table, quarantine_reason, count(*) as n from marts.quarantined_rows group by all")
+    seen = {(r["source_table"], r["quarantine_reason"]): r["n"] for r in quarantined.iter_rows(named=True)}
+    planted = {("assignments", reason): 1 for *_, reason in ASSIGNMENTS if reason and " " not in reason}
+    planted |= {("events", reason): 1 for *_, reason in EVENTS if reason}
+    assert seen == planted
+
+
+def test_raw_rows_equal_clean_plus_quarantined(bad_run):
+    con, result = bad_run
+    counts = {r["source_table"]: r for r in read_frame(con, "select * from marts.raw_row_counts").iter_rows(named=True)}
+    assert counts["assignments"]["raw_rows"] == len(ASSIGNMENTS)
+    assert counts["events"]["raw_rows"] == len(EVENTS)
+    for row in counts.values():
+        assert row["raw_rows"] == row["clean_rows"] + row["quarantined_rows"]
+    [health] = [m for m in result.get_asset_materialization_events()
+                if m.event_specific_data.materialization.asset_key == dg.AssetKey("experiment_health")]  # fmt: skip
+    metadata = health.event_specific_data.materialization.metadata
+    assert metadata["raw_rows[assignments]"].value == f"{len(ASSIGNMENTS)} = 6 clean + 6 quarantined"
+    assert metadata["raw_rows[events]"].value == f"{len(EVENTS)} = 5 clean + 5 quarantined"
+
+
+def test_a_unit_in_two_variants_is_excluded_and_counted(bad_run):
+    con, _ = bad_run
+    [(crossovers, exposed)] = con.sql(
+        "select crossover_units, exposed_units from marts.exposure_summary where experiment_id = 'exp_live'"
+    ).fetchall()
+    assert (crossovers, exposed) == (1, 2)
+    assert con.sql("select count(*) from intermediate.int_exposures where unit_id = 'u3'").fetchall() == [(0,)]
+
+
+def test_an_experiment_with_no_exposures_yet_has_no_results_and_says_so(bad_run):
+    con, _ = bad_run
+    results = read_frame(con, "select * from main.experiment_results where experiment_id = 'exp_waiting'")
+    assert (results["n_control"] + results["n_treatment"] == 0).all()
+    assert results["status"].is_in(["insufficient_sample", "invalid_input"]).all()
+    srm = read_frame(con, "select * from main.experiment_health where experiment_id = 'exp_waiting'"
+                          " and check_name = 'sample_ratio_mismatch'")  # fmt: skip
+    assert (srm["status"] == "warn").all()
+
+
+def test_an_ended_experiment_stops_at_its_end_date(bad_run):
+    con, _ = bad_run
+    [(last,)] = con.sql("select max(as_of_date) from main.experiment_results where experiment_id = 'exp_ended'").fetchall()
+    assert str(last) == "2026-11-03"
+    [(live,)] = con.sql("select max(as_of_date) from main.experiment_results where experiment_id = 'exp_live'").fetchall()
+    assert str(live) == "2026-11-05"  # the data watermark
