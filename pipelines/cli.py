@@ -105,6 +105,19 @@ def run(
         console.print(f"[red]nightly_analysis failed[/red] (run {result.run_id})")
         raise typer.Exit(1)
     console.print(_run_summary(result, elapsed))
+    for check in _failed_checks(result):
+        if check.severity.value == "ERROR" and check.description:
+            console.print(f"[red]{check.check_name}:[/red] {check.description}")
+
+
+def _failed_checks(result) -> list:
+    """The asset check evaluations of a finished run that did not pass."""
+    import dagster as dg
+
+    return [
+        e.event_specific_data for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and not e.event_specific_data.passed
+    ]  # fmt: skip
 
 
 def _run_summary(result, elapsed: float) -> str:
@@ -114,7 +127,7 @@ def _run_summary(result, elapsed: float) -> str:
     checks = [
         e.event_specific_data for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ]
-    failed = sorted({c.check_name for c in checks if not c.passed})
+    failed = sorted({c.check_name for c in _failed_checks(result)})
     line = (
         f"nightly_analysis succeeded in {elapsed:.1f} s (run {result.run_id}): "
         f"{len(result.get_asset_materialization_events())} assets materialised, "

@@ -1,4 +1,5 @@
-"""The registry asset in a real Dagster run: valid specs become tables, an invalid spec fails the run."""
+"""The registry asset in a real Dagster run: valid specs become tables; an invalid spec is left out, naming its file,
+field and fix in a failed check, and the other experiments go on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from pipelines.assets.registry import experiment_registry
 from pipelines.project import EXPERIMENTS_DIR
@@ -22,9 +24,16 @@ def materialize_registry(experiments: Path, database: Path) -> dg.ExecuteInProce
     )
 
 
-def failure_message(result: dg.ExecuteInProcessResult) -> str:
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    return failure.event_specific_data.error.message
+def spec_check(result: dg.ExecuteInProcessResult):
+    """The evaluation of the registry's `experiment_specs_are_valid` check."""
+    [check] = [e.event_specific_data for e in result.all_events
+               if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]  # fmt: skip
+    return check
+
+
+def registered(database: Path) -> list[str]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return [r[0] for r in con.sql("select experiment_id from registry.experiments order by 1").fetchall()]
 
 
 def test_specs_become_registry_tables(tmp_path: Path, manifest: Path):
@@ -45,26 +54,30 @@ def test_specs_become_registry_tables(tmp_path: Path, manifest: Path):
         ).fetchall() == [("country",), ("platform",), ("signup_cohort",)]
 
 
-def test_invalid_spec_fails_the_run_naming_file_field_and_fix(tmp_path: Path, manifest: Path):
+@pytest.mark.parametrize(
+    ("file", "old", "new", "field", "fix"),
+    [
+        ("playlist_recs.yml", "weight: 0.5\n  - id: new_model\n    weight: 0.5", "weight: 0.5\n  - id: new_model\n    weight: 0.6",
+         "variants", "variant weights must sum to 1, got 1.1: adjust the weights"),
+        ("aa_homepage_copy.yml", "metric: purchases", "metric: purchase_count",
+         "metrics.2.metric", "unknown metric 'purchase_count'"),
+    ],
+)
+def test_an_invalid_spec_leaves_only_its_experiment_out(tmp_path: Path, manifest: Path, file, old, new, field, fix):
     experiments = tmp_path / "experiments"
     shutil.copytree(EXPERIMENTS_DIR, experiments)
-    spec = experiments / "playlist_recs.yml"
-    spec.write_text(spec.read_text().replace("weight: 0.5\n  - id: new_model\n    weight: 0.5", "weight: 0.5\n  - id: new_model\n    weight: 0.6"))
+    spec = experiments / file
+    assert old in spec.read_text()
+    spec.write_text(spec.read_text().replace(old, new))
     result = materialize_registry(experiments, tmp_path / "w.duckdb")
-    assert not result.success
-    message = failure_message(result)
-    assert str(spec) in message
-    assert "field 'variants'" in message
-    assert "variant weights must sum to 1, got 1.1: adjust the weights" in message
+    assert result.success
+    check = spec_check(result)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert str(spec) in check.description and f"field '{field}'" in check.description and fix in check.description
+    others = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yml") if p.name != file)
+    assert registered(tmp_path / "w.duckdb") == others
 
 
-def test_unknown_metric_fails_the_run(tmp_path: Path, manifest: Path):
-    experiments = tmp_path / "experiments"
-    shutil.copytree(EXPERIMENTS_DIR, experiments)
-    spec = experiments / "aa_homepage_copy.yml"
-    spec.write_text(spec.read_text().replace("metric: purchases", "metric: purchase_count"))
-    result = materialize_registry(experiments, tmp_path / "w.duckdb")
-    assert not result.success
-    message = failure_message(result)
-    assert "aa_homepage_copy.yml" in message and "field 'metrics.2.metric'" in message
-    assert "unknown metric 'purchase_count'" in message
+def test_valid_specs_pass_the_check(tmp_path: Path, manifest: Path):
+    result = materialize_registry(EXPERIMENTS_DIR, tmp_path / "w.duckdb")
+    assert spec_check(result).passed

@@ -14,7 +14,7 @@ import yaml
 from pipelines.cli import BASELINES_QUERY
 from pipelines.registry.spec import SpecError, parse_spec
 from pipelines.warehouse import REPO_ROOT, read_frame
-from test_registry_asset import failure_message, materialize_registry
+from test_registry_asset import materialize_registry, spec_check
 
 INJECTIONS = ["x'; drop table raw.events; --", "conversion') or ('1'='1", 'minutes"; delete from raw.units; --']
 VALID = {
@@ -48,7 +48,7 @@ def test_injection_through_a_spec_field_is_refused(tmp_path: Path, injection: st
     assert f"field '{field}'" in str(error.value)
 
 
-def test_injection_through_an_experiment_id_fails_the_run_and_touches_nothing(tmp_path: Path, manifest: Path):
+def test_injection_through_an_experiment_id_is_refused_and_touches_nothing(tmp_path: Path, manifest: Path):
     experiments = tmp_path / "experiments"
     experiments.mkdir()
     injection = INJECTIONS[0]
@@ -57,11 +57,11 @@ def test_injection_through_an_experiment_id_fails_the_run_and_touches_nothing(tm
     database = tmp_path / "w.duckdb"
     warehouse_with_events(database)
     result = materialize_registry(experiments, database)
-    assert not result.success
-    assert "field 'id'" in failure_message(result) and "not a valid identifier" in failure_message(result)
+    check = spec_check(result)
+    assert not check.passed and "field 'id'" in check.description and "not a valid identifier" in check.description
     with duckdb.connect(str(database), read_only=True) as con:
         assert con.sql("select count(*) from raw.events").fetchall() == [(1,)]
-        assert con.sql("select count(*) from duckdb_tables() where schema_name = 'registry'").fetchall() == [(0,)]
+        assert con.sql("select count(*) from registry.experiments").fetchall() == [(0,)]
 
 
 def test_cli_values_are_bound_parameters(tmp_path: Path):

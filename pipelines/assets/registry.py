@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.project import EXPERIMENTS_DIR, verdict_dbt_project
-from pipelines.registry.spec import SpecError, load_specs
-from pipelines.registry.catalogue import metric_catalogue, resolve_specs, unit_dimensions
+from pipelines.registry.spec import SpecError, read_specs
+from pipelines.registry.catalogue import metric_catalogue, resolve_spec, unit_dimensions
 from pipelines.registry.tables import SCHEMA, registry_frames
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import replace_table
@@ -21,6 +21,9 @@ class RegistryConfig(dg.Config):
     experiments_dir: str = str(EXPERIMENTS_DIR)
 
 
+SPECS_CHECK = "experiment_specs_are_valid"
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -31,22 +34,42 @@ class RegistryConfig(dg.Config):
         )
         for table in REGISTRY_TABLES
     ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            SPECS_CHECK,
+            asset=dg.AssetKey([SCHEMA, "experiments"]),
+            description="Every spec file is valid; an invalid one is left out of the analysis with its file, field and fix.",
+        )
+    ],
     pool="duckdb",
 )
 def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
-    """Validate every spec (file, field and fix on error) and replace the registry tables."""
+    """Validate every spec and replace the registry tables with the valid ones. An invalid spec (file, field and fix)
+    leaves only its own experiment out of the analysis and fails the `experiment_specs_are_valid` check."""
     directory = Path(config.experiments_dir)
     manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
-    try:
-        specs = resolve_specs(load_specs(directory), metric_catalogue(manifest), directory, unit_dimensions(manifest))
-    except SpecError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
-    frames = registry_frames(specs)
+    catalogue, dimensions = metric_catalogue(manifest), unit_dimensions(manifest)
+    specs, errors = read_specs(directory)
+    resolved = []
+    for spec in specs:
+        try:
+            resolved.append(resolve_spec(spec, catalogue, directory, dimensions))
+        except SpecError as exc:
+            errors.append(exc)
+    frames = registry_frames(resolved)
     with warehouse.connect() as con:
         for table, frame in frames.items():
             replace_table(con, SCHEMA, table, frame)
     for table in REGISTRY_TABLES:
         yield dg.MaterializeResult(
             asset_key=dg.AssetKey([SCHEMA, table]),
-            metadata={"rows": len(frames[table]), "experiments": [s.id for s in specs]},
+            metadata={"rows": len(frames[table]), "experiments": [s.id for s in resolved], "invalid_specs": len(errors)},
         )
+    yield dg.AssetCheckResult(
+        check_name=SPECS_CHECK,
+        asset_key=dg.AssetKey([SCHEMA, "experiments"]),
+        passed=not errors,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="\n".join(str(e) for e in errors) or f"all {len(resolved)} specs are valid",
+        metadata={"invalid_specs": len(errors), "valid_specs": len(resolved)},
+    )

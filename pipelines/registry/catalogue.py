@@ -53,40 +53,49 @@ def resolve_metric(use: MetricUse, settings: Mapping[str, Any]) -> MetricUse:
     )
 
 
+def resolve_spec(
+    spec: ExperimentSpec, catalogue: Catalogue, directory: Path, dimensions: Sequence[str] | None = None
+) -> ExperimentSpec:
+    """A spec with its metrics resolved against the catalogue; fail naming file, field and fix when it names a
+    metric that has no model, leaves a guardrail without a margin, or (when `dimensions` are given) breaks results
+    down by a unit dimension that does not exist."""
+    problems: list[tuple[str, str]] = []
+    uses = []
+    for i, use in enumerate(spec.metrics):
+        if use.metric not in catalogue:
+            problems.append((f"metrics.{i}.metric", _unknown(use.metric, catalogue)))
+            continue
+        use = resolve_metric(use, catalogue[use.metric])
+        if use.role is Role.GUARDRAIL and use.non_inferiority_margin is None:
+            problems.append((
+                f"metrics.{i}.non_inferiority_margin",
+                f"guardrail metric {use.metric!r} needs a non_inferiority_margin (relative to the control mean, "
+                "e.g. 0.02 for 2%): set it here or as meta.metric.non_inferiority_margin of the metric",
+            ))  # fmt: skip
+        uses.append(use)
+    if spec.exposure_filter and spec.exposure_filter.metric not in catalogue:
+        problems.append(("exposure_filter.metric", _unknown(spec.exposure_filter.metric, catalogue)))
+    problems += [
+        (f"segments.{i}", f"unknown unit dimension {dimension!r}: use one of {list(dimensions)} or add the "
+         "column to dbt_project/models/staging/stg_units.sql and document it in _staging.yml")
+        for i, dimension in enumerate(spec.segments)
+        if dimensions is not None and dimension not in dimensions
+    ]  # fmt: skip
+    if problems:
+        raise SpecError.of(directory / f"{spec.id}.yml", problems)
+    return spec.model_copy(update={"metrics": uses})
+
+
 def resolve_specs(
     specs: Sequence[ExperimentSpec], catalogue: Catalogue, directory: Path, dimensions: Sequence[str] | None = None
 ) -> list[ExperimentSpec]:
-    """Every spec with its metrics resolved against the catalogue; fail naming file, field and fix when a spec
-    names a metric that has no model, leaves a guardrail without a margin, or (when `dimensions` are given)
-    breaks results down by a unit dimension that does not exist."""
+    """Every spec resolved (`resolve_spec`); all problems are reported together."""
     resolved, errors = [], []
     for spec in specs:
-        problems: list[tuple[str, str]] = []
-        uses = []
-        for i, use in enumerate(spec.metrics):
-            if use.metric not in catalogue:
-                problems.append((f"metrics.{i}.metric", _unknown(use.metric, catalogue)))
-                continue
-            use = resolve_metric(use, catalogue[use.metric])
-            if use.role is Role.GUARDRAIL and use.non_inferiority_margin is None:
-                problems.append((
-                    f"metrics.{i}.non_inferiority_margin",
-                    f"guardrail metric {use.metric!r} needs a non_inferiority_margin (relative to the control mean, "
-                    "e.g. 0.02 for 2%): set it here or as meta.metric.non_inferiority_margin of the metric",
-                ))  # fmt: skip
-            uses.append(use)
-        if spec.exposure_filter and spec.exposure_filter.metric not in catalogue:
-            problems.append(("exposure_filter.metric", _unknown(spec.exposure_filter.metric, catalogue)))
-        problems += [
-            (f"segments.{i}", f"unknown unit dimension {dimension!r}: use one of {list(dimensions)} or add the "
-             "column to dbt_project/models/staging/stg_units.sql and document it in _staging.yml")
-            for i, dimension in enumerate(spec.segments)
-            if dimensions is not None and dimension not in dimensions
-        ]  # fmt: skip
-        if problems:
-            errors.append(str(SpecError.of(directory / f"{spec.id}.yml", problems)))
-        else:
-            resolved.append(spec.model_copy(update={"metrics": uses}))
+        try:
+            resolved.append(resolve_spec(spec, catalogue, directory, dimensions))
+        except SpecError as exc:
+            errors.append(str(exc))
     if errors:
         raise SpecError("\n".join(errors))
     return resolved

@@ -229,23 +229,30 @@ def parse_spec(path: Path) -> ExperimentSpec:
     return spec
 
 
-def load_specs(directory: Path) -> list[ExperimentSpec]:
-    """Validate every `*.yml` spec in a directory; all problems are reported together."""
+def read_specs(directory: Path) -> tuple[list[ExperimentSpec], list[SpecError]]:
+    """Validate every `*.yml` spec in a directory: the valid specs, and one error per invalid file (a file whose id
+    another file already uses is invalid)."""
     paths = sorted(directory.glob("*.yml")) + sorted(directory.glob("*.yaml"))
     specs: list[ExperimentSpec] = []
-    errors: list[str] = []
+    errors: list[SpecError] = []
     seen: dict[str, Path] = {}
     for path in paths:
         try:
             spec = parse_spec(path)
         except SpecError as exc:
-            errors.append(str(exc))
+            errors.append(exc)
             continue
         if spec.id in seen:
-            errors.append(str(SpecError.of(path, [("id", f"{spec.id!r} is already used by {seen[spec.id]}: pick another id")])))
+            errors.append(SpecError.of(path, [("id", f"{spec.id!r} is already used by {seen[spec.id]}: pick another id")]))
             continue
         seen[spec.id] = path
         specs.append(spec)
+    return specs, errors
+
+
+def load_specs(directory: Path) -> list[ExperimentSpec]:
+    """Every spec in a directory; all problems are reported together."""
+    specs, errors = read_specs(directory)
     if errors:
-        raise SpecError("\n".join(errors))
+        raise SpecError("\n".join(str(e) for e in errors))
     return specs
