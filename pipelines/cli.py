@@ -74,25 +74,65 @@ def prepare() -> None:
 
 @app.command()
 def run(
+    date: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The as-of date of one look (default: every look from the first experiment's start to yesterday).")] = None,
     log_level: Annotated[str, typer.Option(help="Dagster console log level (debug, info, warning, error).")] = "warning",
 ) -> None:
-    """Run the nightly analysis job in process (registry, dbt build, results, health checks)."""
+    """Run the nightly analysis job in process (registry, dbt build, the looks into the results history, health)."""
+    if date is not None:
+        _run_job(date.date(), date.date(), log_level)
+    else:
+        first = min((s.start_date for s in _specs()), default=None)
+        last = _last_as_of_date()
+        _run_job(max(first or last, _first_as_of_date()), last, log_level)
+
+
+@app.command()
+def backfill(
+    start: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First as-of date.")],
+    end: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last as-of date.")],
+    log_level: Annotated[str, typer.Option(help="Dagster console log level.")] = "warning",
+) -> None:
+    """Recompute the looks of a range of as-of dates, in date order, in one run."""
+    if end < start:
+        console.print(f"[red]--end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}[/red]")
+        raise typer.Exit(2)
+    _run_job(start.date(), end.date(), log_level)
+
+
+def _first_as_of_date() -> dt.date:
+    from pipelines.assets.analysis import AS_OF_DATES
+
+    return AS_OF_DATES.start.date()
+
+
+def _last_as_of_date() -> dt.date:
+    """Yesterday (UTC): the last complete day, the nightly schedule's look."""
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def _run_job(start: dt.date, end: dt.date, log_level: str) -> None:
+    """Run nightly_analysis for the looks from `start` to `end` (one run; a single date is one partition)."""
     import dagster as dg
 
     from pipelines.project import prepare_manifest
 
+    if not _first_as_of_date() <= start <= end <= _last_as_of_date():
+        console.print(f"[red]as-of dates run from {_first_as_of_date()} to yesterday, {_last_as_of_date()}[/red]")
+        raise typer.Exit(2)
     export_warehouse_path()
     console.print("preparing the dbt manifest ...")
     prepare_manifest()
     from pipelines.definitions import build_defs
 
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    console.print("running nightly_analysis (registry, dbt build, statistics, health checks) ...")
+    looks = str(start) if start == end else f"{start} to {end}"
+    console.print(f"running nightly_analysis for {looks} (registry, dbt build, statistics, health checks) ...")
     started = time.perf_counter()
     result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
+        tags=partition_range_tags(start, end),
     )
     elapsed = time.perf_counter() - started
     if not result.success:
@@ -108,6 +148,11 @@ def run(
     for check in _failed_checks(result):
         if check.severity.value == "ERROR" and check.description:
             console.print(f"[red]{check.check_name}:[/red] {check.description}")
+
+
+def partition_range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
+    """The run tags that make a run of the partitioned job cover the as-of dates from start to end."""
+    return {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
 
 
 def _failed_checks(result) -> list:
@@ -246,7 +291,7 @@ def demo(
 ) -> None:
     """Simulate a warehouse, run the nightly analysis and print the results."""
     simulate(units=units, seed=seed, end_date=dt.datetime(2026, 11, 21), history_days=28)
-    run(log_level="warning")
+    run(date=None, log_level="warning")
     results(experiment=None)
 
 

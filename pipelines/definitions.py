@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.assets.analysis import (
+    AS_OF_DATES,
     experiment_decisions_asset,
     experiment_health_asset,
     experiment_results_asset,
@@ -24,17 +25,21 @@ verdict_dbt_project.prepare_if_dev()
 nightly_analysis = dg.define_asset_job(
     "nightly_analysis",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("raw"),
-    description="Load the registry, build the dbt models and tests, compute results and health checks.",
+    partitions_def=AS_OF_DATES,
+    description=(
+        "Load the registry, build the dbt models and tests, compute the looks of the as-of date (or range) into the "
+        "results history, and run the health checks."
+    ),
 )
 
-nightly_schedule = dg.ScheduleDefinition(
+# Every night at 02:00 UTC: yesterday's look.
+nightly_schedule = dg.build_schedule_from_partitioned_job(
+    nightly_analysis,
     name="nightly_analysis_schedule",
-    job=nightly_analysis,
-    cron_schedule="0 2 * * *",
-    execution_timezone="UTC",
+    hour_of_day=2,
+    minute_of_hour=0,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-
 
 
 def experiment_ids() -> list[str]:

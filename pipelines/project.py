@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
+import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
@@ -36,3 +39,16 @@ def prepare_manifest() -> Path:
     """Parse the dbt project so target/manifest.json exists before the definitions load."""
     dbt_resource().cli(["parse", "--quiet"], target_path=verdict_dbt_project.target_path).wait()
     return verdict_dbt_project.manifest_path
+
+
+@functools.cache
+def code_version() -> str:
+    """The git commit of the code that runs (marked `+changes` when the tree differs from it), or the package
+    version outside a git checkout: recorded with every look in the results history."""
+    git = ["git", "-C", str(REPO_ROOT)]
+    try:
+        commit = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True)
+        changes = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return version("verdict")
+    return commit.stdout.strip() + ("+changes" if changes.stdout.strip() else "")

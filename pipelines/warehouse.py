@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -53,6 +55,50 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, frame
         con.execute(f"create or replace table {name} as select * from _frame")
     finally:
         con.unregister("_frame")
+
+
+def replace_looks(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pl.DataFrame,
+    dates: Sequence[dt.date],
+    keys: pl.DataFrame | None = None,
+) -> None:
+    """Write looks into a history table in one transaction: every row of the as-of `dates`, and of the
+    (experiment_id, as_of_date) `keys`, is replaced by the frame's rows, so rerunning a look never duplicates it.
+    The table is created on first use; a column the table lacks is added."""
+    name = _quoted(schema, table)
+    keys = keys if keys is not None else pl.DataFrame(schema={"experiment_id": pl.String, "as_of_date": pl.Date})
+    con.execute(f'create schema if not exists "{schema}"')
+    con.register("_frame", frame.to_arrow())
+    con.register("_dates", pl.DataFrame({"as_of_date": list(dates)}, schema={"as_of_date": pl.Date}).to_arrow())
+    con.register("_keys", keys.select("experiment_id", "as_of_date").to_arrow())
+    try:
+        con.execute("begin transaction")
+        con.execute(f"create table if not exists {name} as select * from _frame where false")
+        existing = {row[0] for row in con.sql(f"describe {name}").fetchall()}
+        for column, column_type, *_ in con.sql("describe select * from _frame").fetchall():
+            if column not in existing:
+                con.execute(f'alter table {name} add column "{column}" {column_type}')
+        con.execute(
+            f"delete from {name} where as_of_date in (select as_of_date from _dates)"
+            f" or (experiment_id, as_of_date) in (select (experiment_id, as_of_date) from _keys)"
+        )
+        con.execute(f"insert into {name} by name select * from _frame")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    finally:
+        for view in ("_frame", "_dates", "_keys"):
+            con.unregister(view)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether schema.table exists."""
+    query = "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?"
+    return con.sql(query, params=[schema, table]).fetchall()[0][0] > 0
 
 
 def read_frame(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> pl.DataFrame:

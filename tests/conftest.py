@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,12 +10,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from pipelines.cli import partition_range_tags
 from pipelines.project import EXPERIMENTS_DIR, prepare_manifest
 from pipelines.registry.spec import load_specs
 from pipelines.warehouse import WAREHOUSE_ENV
 
 E2E_UNITS = 20_000
 E2E_SEED = 7
+E2E_LOOKS = (dt.date(2026, 11, 1), dt.date(2026, 11, 21))  # every look of the simulated data
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +39,7 @@ def nightly_run(tmp_path_factory: pytest.TempPathFactory, manifest: Path) -> Ite
         from pipelines.definitions import build_defs
 
         result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, tags=partition_range_tags(*E2E_LOOKS)
         )
         yield database, result
     finally:

@@ -5,6 +5,7 @@ rows are planted one by one in a small hand-made warehouse, which then goes thro
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import duckdb
 import pytest
 import yaml
 
+from pipelines.cli import partition_range_tags
 from pipelines.registry.spec import SpecError, load_specs
 from pipelines.warehouse import WAREHOUSE_ENV, read_frame
 
@@ -104,6 +106,7 @@ def bad_run(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
             instance=dg.DagsterInstance.ephemeral(),
             run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}},
             raise_on_error=False,
+            tags=partition_range_tags(dt.date(2026, 11, 1), dt.date(2026, 11, 6)),
         )
     finally:
         if previous is None:
@@ -135,9 +138,10 @@ def test_raw_rows_equal_clean_plus_quarantined(bad_run):
     assert counts["events"]["raw_rows"] == len(EVENTS)
     for row in counts.values():
         assert row["raw_rows"] == row["clean_rows"] + row["quarantined_rows"]
-    [health] = [m for m in result.get_asset_materialization_events()
-                if m.event_specific_data.materialization.asset_key == dg.AssetKey("experiment_health")]  # fmt: skip
-    metadata = health.event_specific_data.materialization.metadata
+    health = [m for m in result.get_asset_materialization_events()
+              if m.event_specific_data.materialization.asset_key == dg.AssetKey("experiment_health")]  # fmt: skip
+    assert len(health) == 6  # one per look of the run, 2026-11-01 to 2026-11-06
+    metadata = health[-1].event_specific_data.materialization.metadata
     assert metadata["raw_rows[assignments]"].value == f"{len(ASSIGNMENTS)} = 6 clean + 6 quarantined"
     assert metadata["raw_rows[events]"].value == f"{len(EVENTS)} = 5 clean + 5 quarantined"
 

@@ -3,6 +3,8 @@ steps never overlap (the `duckdb` pool of dagster.yaml admits one step at a time
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from pipelines.cli import partition_range_tags
 from pipelines.project import EXPERIMENTS_DIR
 from pipelines.registry.spec import load_specs
 from pipelines.warehouse import REPO_ROOT, WAREHOUSE_ENV
@@ -26,7 +29,8 @@ def launch(home: Path, env: dict[str, str]) -> subprocess.Popen:
     """`dagster job execute` of nightly_analysis, as the schedule or the UI would start it, in its own process."""
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "pipelines.definitions",
-         "-j", "nightly_analysis", "-c", str(home / "in_process.yaml")],
+         "-j", "nightly_analysis", "-c", str(home / "in_process.yaml"),
+         "--tags", json.dumps(partition_range_tags(dt.date(2026, 11, 1), dt.date(2026, 11, 21)))],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 
 from pipelines.analysis.health import CHECKS
@@ -17,6 +19,10 @@ def test_definitions_load(manifest):
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "UTC"
     assert schedule.job_name == "nightly_analysis"
+    tick = schedule.evaluate_tick(
+        dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC))
+    )
+    assert [r.partition_key for r in tick.run_requests] == ["2026-11-25"]  # yesterday's look
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"registry/experiments", "marts/metric_sufficient_stats", "experiment_results", "experiment_health"} <= keys

@@ -133,13 +133,22 @@ def _bounds(looks: pl.DataFrame, alpha: str, name: str) -> pl.DataFrame:
     return pl.concat(parts, how="vertical_relaxed")
 
 
-def group_sequential(results: pl.DataFrame) -> pl.DataFrame:
+def group_sequential(results: pl.DataFrame, recorded: pl.DataFrame | None = None) -> pl.DataFrame:
     """Lan-DeMets bounds over each comparison's daily looks (information = units / planned units), per its spec,
     for the metric's test and for its deterioration test (one-sided, so spent at twice its level). A date without
-    an estimate (no units yet, e.g. before the first unit's metric window has elapsed) is not a look."""
+    an estimate (no units yet, e.g. before the first unit's metric window has elapsed) is not a look. `recorded`:
+    the information fractions of earlier looks as the results history holds them (the alpha they spent), which
+    take the place of today's recomputation of those looks."""
     information = results.with_columns(
         information_fraction=(pl.col("n_control") + pl.col("n_treatment")) / pl.col("planned_units")
     )
+    if recorded is not None:
+        key = [*COMPARISON, "as_of_date"]
+        information = information.join(
+            recorded.select(*key, recorded_fraction="information_fraction"), on=key, how="left"
+        ).with_columns(
+            information_fraction=pl.coalesce("recorded_fraction", "information_fraction")
+        ).drop("recorded_fraction")
     is_look = (pl.col("information_fraction") > 0) & pl.col("std_error").is_not_null()
     looks = information.filter(is_look).with_columns(spent_alpha=spent_alpha(results)).with_columns(
         deterioration_spent_alpha=pl.coalesce(2 * pl.col("deterioration_adjusted_alpha"), pl.col("spent_alpha")),
@@ -197,8 +206,9 @@ def is_powered() -> pl.Expr:
     return (pl.col("n_control") + pl.col("n_treatment")) >= pl.col("required_sample_size")
 
 
-def experiment_results(stats: pl.DataFrame) -> pl.DataFrame:
-    """Test every comparison as its experiment's design says; one row per experiment x metric x treatment x date."""
+def experiment_results(stats: pl.DataFrame, recorded: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Test every comparison as its experiment's design says; one row per experiment x metric x treatment x date.
+    `recorded`: earlier looks' information fractions from the results history (see `group_sequential`)."""
     results = fixed_horizon(stats).with_columns(
         information_fraction=pl.lit(None, pl.Float64),
         critical_value=pl.lit(None, pl.Float64),
@@ -207,7 +217,7 @@ def experiment_results(stats: pl.DataFrame) -> pl.DataFrame:
     method = pl.col("sequential_method")
     parts = [
         results.filter(method == "none").with_columns(sequential_tuning=pl.lit(None, pl.Float64)),
-        group_sequential(results.filter(method == "group_sequential")).with_columns(
+        group_sequential(results.filter(method == "group_sequential"), recorded).with_columns(
             sequential_tuning=pl.lit(None, pl.Float64)
         ),
         confidence_sequences(results.filter(method == "confidence_sequence")),

@@ -1,4 +1,13 @@
-"""Statistics assets: results and health per experiment, computed from the marts' sufficient statistics."""
+"""Statistics assets: results and health per experiment, computed from the marts' sufficient statistics.
+
+Results, health and decisions are partitioned by as-of date: a run writes the looks of its partition (or of its
+range: a backfill is one run, its looks computed together in date order) into history tables, replacing those
+dates' rows, with the run id, the code version and the data watermark. A group-sequential test spends alpha on
+the looks the history holds, and rewriting an earlier look recomputes the later group-sequential looks that the
+history already has, as they depend on it.
+"""
+
+import datetime as dt
 
 import dagster as dg
 import polars as pl
@@ -8,14 +17,44 @@ from pipelines.analysis.decisions import experiment_decisions
 from pipelines.analysis.health import CHECKS, experiment_health
 from pipelines.analysis.results import SEGMENT_STATS_QUERY, SUFFICIENT_STATS_QUERY, experiment_results, segment_results
 from pipelines.assets.dbt import verdict_dbt_models
+from pipelines.project import code_version
 from pipelines.resources import WarehouseResource
-from pipelines.warehouse import read_frame, replace_table
+from pipelines.warehouse import read_frame, replace_looks, replace_table, table_exists
 
 RESULTS_SCHEMA = "main"
+# One partition per as-of date; the last one is yesterday (UTC), the last complete day.
+AS_OF_DATES = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
+HISTORY = {"partitions_def": AS_OF_DATES, "backfill_policy": dg.BackfillPolicy.single_run()}
 
 
 def _model(name: str) -> dg.AssetKey:
     return get_asset_key_for_model([verdict_dbt_models], name)
+
+
+def look_dates(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """The as-of dates of the run's partition or partition range, in order."""
+    window = context.partition_time_window
+    days = (window.end.date() - window.start.date()).days
+    return [window.start.date() + dt.timedelta(days=i) for i in range(days)]
+
+
+def provenance(context: dg.AssetExecutionContext, watermark: dt.date | None) -> list[pl.Expr]:
+    """The columns every look carries: the run that wrote it, the code version and the data watermark."""
+    return [
+        pl.lit(context.run.run_id).alias("run_id"),
+        pl.lit(code_version()).alias("code_version"),
+        pl.lit(watermark, pl.Date).alias("data_watermark"),
+    ]
+
+
+def data_watermark(con) -> dt.date | None:
+    """The last day with data (dbt's int_data_watermark)."""
+    return con.sql("select watermark_date from intermediate.int_data_watermark").fetchall()[0][0]
+
+
+def history(con, table: str, query: str, params: list | None = None) -> pl.DataFrame | None:
+    """Rows of a history table (None before its first look)."""
+    return read_frame(con, query, params) if table_exists(con, RESULTS_SCHEMA, table) else None
 
 
 @dg.asset(
@@ -24,19 +63,32 @@ def _model(name: str) -> dg.AssetKey:
     group_name="analysis",
     kinds={"polars", "duckdb"},
     pool="duckdb",
+    **HISTORY,
 )
 def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Treatment-vs-control estimates, intervals and p-values per metric and as-of date (`main.experiment_results`)."""
+    looks = look_dates(context)
     with warehouse.connect() as con:
-        stats = read_frame(con, SUFFICIENT_STATS_QUERY)
-        results = experiment_results(stats).with_columns(run_id=pl.lit(context.run.run_id))
-        replace_table(con, RESULTS_SCHEMA, "experiment_results", results)
-    latest = results.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
+        recorded = history(
+            con, "experiment_results",
+            "select experiment_id, metric_id, treatment, as_of_date, information_fraction from main.experiment_results"
+            " where information_fraction is not null and as_of_date < ?", [looks[0]],
+        )  # fmt: skip
+        later = history(con, "experiment_results", "select distinct experiment_id, as_of_date from main.experiment_results"
+                        " where sequential_method = 'group_sequential' and as_of_date > ?", [looks[-1]])  # fmt: skip
+        results = experiment_results(read_frame(con, SUFFICIENT_STATS_QUERY), recorded)
+        in_range = pl.col("as_of_date").is_between(looks[0], looks[-1])
+        recomputed = results.join(later, on=["experiment_id", "as_of_date"]) if later is not None else results.clear()
+        written = pl.concat([results.filter(in_range), recomputed]).with_columns(provenance(context, data_watermark(con)))
+        replace_looks(con, RESULTS_SCHEMA, "experiment_results", written, looks, keys=later)
+    latest = written.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
     return dg.MaterializeResult(
         metadata={
-            "rows": len(results),
-            "experiments": results["experiment_id"].n_unique(),
-            "significant_at_latest_look": int(latest["is_significant"].sum()),
+            "rows": len(written),
+            "looks": f"{looks[0]} to {looks[-1]}",
+            "later_looks_recomputed": 0 if later is None else len(later),
+            "experiments": written["experiment_id"].n_unique(),
+            "significant_at_latest_look": int(latest["is_significant"].fill_null(False).sum()),
             "latest_look": dg.MetadataValue.md(_markdown(latest)),
         }
     )
@@ -90,10 +142,12 @@ from marts.metric_sufficient_stats
     group_name="analysis",
     kinds={"polars", "duckdb"},
     pool="duckdb",
+    **HISTORY,
 )
 def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Health checks per experiment and as-of date (`main.experiment_health`): sample ratio (overall and per day),
     crossovers, pre-exposure imbalance, metric data, exposure traffic, quarantined raw rows."""
+    looks = look_dates(context)
     with warehouse.connect() as con:
         raw_counts = read_frame(con, "select * from marts.raw_row_counts")
         health = experiment_health(
@@ -101,8 +155,9 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
             read_frame(con, "select * from marts.exposure_summary"),
             read_frame(con, HEALTH_STATS_QUERY),
             raw_counts,
-        ).with_columns(run_id=pl.lit(context.run.run_id))
-        replace_table(con, RESULTS_SCHEMA, "experiment_health", health)
+        ).filter(pl.col("as_of_date").is_between(looks[0], looks[-1]))
+        health = health.with_columns(provenance(context, data_watermark(con)))
+        replace_looks(con, RESULTS_SCHEMA, "experiment_health", health, looks)
     return dg.MaterializeResult(
         metadata={
             **{f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail")},
@@ -120,14 +175,19 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
     group_name="analysis",
     kinds={"polars", "duckdb"},
     pool="duckdb",
+    **HISTORY,
 )
 def experiment_decisions_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Ship / abort / end / continue per experiment, treatment and as-of date, with the reason (`main.experiment_decisions`)."""
+    """Ship / abort / end / continue per experiment, treatment and as-of date, with the reason
+    (`main.experiment_decisions`), for the looks of the partition and every later look whose results changed."""
+    looks = look_dates(context)
     with warehouse.connect() as con:
-        results = read_frame(con, "select * from main.experiment_results")
-        health = read_frame(con, "select * from main.experiment_health")
-        decisions = experiment_decisions(results, health).with_columns(run_id=pl.lit(context.run.run_id))
-        replace_table(con, RESULTS_SCHEMA, "experiment_decisions", decisions)
+        results = read_frame(con, "select * from main.experiment_results where as_of_date >= ?", [looks[0]])
+        health = read_frame(con, "select * from main.experiment_health where as_of_date >= ?", [looks[0]])
+        changed = results.filter(pl.col("run_id") == context.run.run_id).select("experiment_id", "as_of_date").unique()
+        decisions = experiment_decisions(results.join(changed, on=["experiment_id", "as_of_date"]), health)
+        decisions = decisions.with_columns(provenance(context, data_watermark(con)))
+        replace_looks(con, RESULTS_SCHEMA, "experiment_decisions", decisions, looks, keys=changed)
     latest = decisions.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
     return dg.MaterializeResult(
         metadata={

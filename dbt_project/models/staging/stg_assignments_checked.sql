@@ -32,7 +32,9 @@ select
         when variants.variant is null then 'unknown_variant'
         when typed.assigned_at < cast(experiments.start_date as {{ dbt.type_timestamp() }})
             then 'before_experiment_start'
-        when typed.assigned_at >= {{ dbt.dateadd('day', 1, 'cast(experiments.end_date as ' ~ dbt.type_timestamp() ~ ')') }}
+        when
+            typed.assigned_at
+            >= {{ dbt.dateadd('day', 1, 'cast(experiments.end_date as ' ~ dbt.type_timestamp() ~ ')') }}
             then 'after_experiment_end'
     end as quarantine_reason
 from typed

@@ -1,0 +1,98 @@
+"""The results history: each look is written with its run, code version and data watermark; rerunning a date
+replaces its rows (the tables come out identical); rewriting an earlier look recomputes the later
+group-sequential looks that depend on it, and only those."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.cli import partition_range_tags
+from pipelines.project import EXPERIMENTS_DIR, code_version
+from pipelines.registry.spec import load_specs
+from pipelines.warehouse import WAREHOUSE_ENV, read_frame
+
+pytestmark = pytest.mark.e2e
+
+TABLES = ("experiment_results", "experiment_health", "experiment_decisions")
+RERUN = dt.date(2026, 11, 10)
+
+
+def run_looks(start: dt.date, end: dt.date) -> str:
+    """Run the nightly job for the looks from start to end; the run id."""
+    from pipelines.definitions import build_defs
+
+    result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, tags=partition_range_tags(start, end)
+    )
+    assert result.success
+    return result.run_id
+
+
+def snapshot(database: Path) -> dict[str, pl.DataFrame]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {t: read_frame(con, f"select * from main.{t}") for t in TABLES}
+
+
+@pytest.fixture(scope="module")
+def histories(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
+    """The history after every look of a small warehouse, and after rerunning one date."""
+    from pipelines.simulation import simulate
+
+    database = tmp_path_factory.mktemp("history") / "verdict.duckdb"
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(database)
+    try:
+        simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=6000, seed=5)
+        first = run_looks(dt.date(2026, 11, 1), dt.date(2026, 11, 21))
+        before = snapshot(database)
+        second = run_looks(RERUN, RERUN)
+        after = snapshot(database)
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
+    return first, before, second, after
+
+
+def test_every_look_carries_its_run_code_version_and_watermark(histories):
+    first, before, _, _ = histories
+    for table, frame in before.items():
+        assert frame["as_of_date"].min() == dt.date(2026, 11, 1) and frame["as_of_date"].max() == dt.date(2026, 11, 21)
+        assert frame["run_id"].unique().to_list() == [first], table
+        assert frame["code_version"].unique().to_list() == [code_version()]
+        assert frame["data_watermark"].unique().to_list() == [dt.date(2026, 11, 21)]
+
+
+def test_rerunning_a_date_replaces_its_rows_and_changes_nothing_else(histories):
+    """Equal but for the run id, and for the last bits of floats: dbt rebuilds the marts, and DuckDB's parallel
+    sums of doubles do not add in a fixed order."""
+    _, before, _, after = histories
+    for table in TABLES:
+        columns = [c for c in before[table].columns if c != "run_id"]
+        key = [c for c in columns if before[table].schema[c] != pl.Float64]
+        old, new = (frame.select(columns).sort(key, nulls_last=True) for frame in (before[table], after[table]))
+        assert new.height == old.height and new.select(key).equals(old.select(key)), table
+        for column in set(columns) - set(key):
+            assert new[column].to_numpy() == pytest.approx(old[column].to_numpy(), rel=1e-9, nan_ok=True), column
+
+
+def test_the_rerun_rewrote_its_date_and_the_later_group_sequential_looks_only(histories):
+    first, _, second, after = histories
+    results = after["experiment_results"]
+    rewritten = results.filter(pl.col("run_id") == second)
+    assert rewritten.filter(pl.col("as_of_date") == RERUN).height == results.filter(pl.col("as_of_date") == RERUN).height
+    later = rewritten.filter(pl.col("as_of_date") > RERUN)
+    assert later.height > 0 and set(later["sequential_method"]) == {"group_sequential"}
+    untouched = results.filter(pl.col("as_of_date") != RERUN, pl.col("sequential_method") != "group_sequential")
+    assert set(untouched["run_id"]) == {first}
+    assert set(results.filter(pl.col("as_of_date") < RERUN)["run_id"]) == {first}
+    decisions = after["experiment_decisions"].filter(pl.col("run_id") == second)
+    assert set(decisions["experiment_id"].filter(decisions["as_of_date"] > RERUN)) == {"playlist_recs"}
