@@ -96,3 +96,20 @@ def test_the_rerun_rewrote_its_date_and_the_later_group_sequential_looks_only(hi
     assert set(results.filter(pl.col("as_of_date") < RERUN)["run_id"]) == {first}
     decisions = after["experiment_decisions"].filter(pl.col("run_id") == second)
     assert set(decisions["experiment_id"].filter(decisions["as_of_date"] > RERUN)) == {"playlist_recs"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["backfill", "--start", "2026-11-10", "--end", "2026-11-05"], "is before --start"),
+        (["run", "--date", "2025-06-01"], "as-of dates run from 2026-01-01"),
+        (["run", "--date", "2099-01-01"], "to yesterday"),
+    ],
+)
+def test_cli_refuses_dates_outside_the_partitions(args, message):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and message in result.output

@@ -220,6 +220,7 @@ def experiment_health_checks(experiment_ids: list[str]) -> dg.AssetChecksDefinit
             for c in CHECKS
         ],
         name="experiment_health_checks",
+        pool="duckdb",  # it reads the warehouse file, which a writer in another run holds exclusively
     )
     def _checks(warehouse: WarehouseResource):
         with warehouse.connect() as con:
