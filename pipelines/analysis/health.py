@@ -116,7 +116,7 @@ def covariate_imbalance_health(stats: pl.DataFrame) -> pl.DataFrame:
     by = ["experiment_id", "as_of_date"]
     worst = tested.with_columns(tests=pl.len().over(by)).with_columns(
         adjusted=(pl.col("p_value") * pl.col("tests")).clip(upper_bound=1.0)
-    ).sort("adjusted").group_by(by, maintain_order=True).first()
+    ).sort("adjusted", "metric_id", "variant").group_by(by, maintain_order=True).first()  # ties: by name
     return worst.with_columns(
         check_name=pl.lit("covariate_imbalance"),
         status=pl.when(pl.col("adjusted") < IMBALANCE_FAIL_P_VALUE).then(pl.lit("fail")).otherwise(pl.lit("pass")),
