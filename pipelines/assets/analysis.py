@@ -24,7 +24,9 @@ from pipelines.warehouse import read_frame, replace_looks, replace_table, table_
 RESULTS_SCHEMA = "main"
 # One partition per as-of date; the last one is yesterday (UTC), the last complete day.
 AS_OF_DATES = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
-HISTORY = {"partitions_def": AS_OF_DATES, "backfill_policy": dg.BackfillPolicy.single_run()}
+# Every statistics asset: in the analysis group, written with Polars into DuckDB, inside the one-writer pool.
+ANALYSIS = {"group_name": "analysis", "kinds": {"polars", "duckdb"}, "pool": "duckdb"}
+HISTORY = {**ANALYSIS, "partitions_def": AS_OF_DATES, "backfill_policy": dg.BackfillPolicy.single_run()}
 
 
 def _model(name: str) -> dg.AssetKey:
@@ -60,9 +62,6 @@ def history(con, table: str, query: str, params: list | None = None) -> pl.DataF
 @dg.asset(
     name="experiment_results",
     deps=[_model("metric_sufficient_stats")],
-    group_name="analysis",
-    kinds={"polars", "duckdb"},
-    pool="duckdb",
     **HISTORY,
 )
 def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -97,9 +96,7 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
 @dg.asset(
     name="experiment_segment_results",
     deps=[_model("metric_segment_stats")],
-    group_name="analysis",
-    kinds={"polars", "duckdb"},
-    pool="duckdb",
+    **ANALYSIS,
 )
 def experiment_segment_results_asset(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -139,9 +136,6 @@ from marts.metric_sufficient_stats
 @dg.asset(
     name="experiment_health",
     deps=[_model(m) for m in ("exposure_daily_counts", "exposure_summary", "metric_sufficient_stats", "raw_row_counts")],
-    group_name="analysis",
-    kinds={"polars", "duckdb"},
-    pool="duckdb",
     **HISTORY,
 )
 def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -172,9 +166,6 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
 @dg.asset(
     name="experiment_decisions",
     deps=["experiment_results", "experiment_health"],
-    group_name="analysis",
-    kinds={"polars", "duckdb"},
-    pool="duckdb",
     **HISTORY,
 )
 def experiment_decisions_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

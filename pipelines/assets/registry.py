@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.project import EXPERIMENTS_DIR, verdict_dbt_project
-from pipelines.registry.spec import SpecError, read_specs
-from pipelines.registry.catalogue import metric_catalogue, resolve_spec, unit_dimensions
+from pipelines.registry.spec import read_specs
+from pipelines.registry.catalogue import metric_catalogue, resolve_each, unit_dimensions
 from pipelines.registry.tables import SCHEMA, registry_frames
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import replace_table
@@ -48,14 +48,9 @@ def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
     leaves only its own experiment out of the analysis and fails the `experiment_specs_are_valid` check."""
     directory = Path(config.experiments_dir)
     manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
-    catalogue, dimensions = metric_catalogue(manifest), unit_dimensions(manifest)
-    specs, errors = read_specs(directory)
-    resolved = []
-    for spec in specs:
-        try:
-            resolved.append(resolve_spec(spec, catalogue, directory, dimensions))
-        except SpecError as exc:
-            errors.append(exc)
+    specs, invalid = read_specs(directory)
+    resolved, unresolved = resolve_each(specs, metric_catalogue(manifest), directory, unit_dimensions(manifest))
+    errors = invalid + unresolved
     frames = registry_frames(resolved)
     with warehouse.connect() as con:
         for table, frame in frames.items():

@@ -86,16 +86,24 @@ def resolve_spec(
     return spec.model_copy(update={"metrics": uses})
 
 
-def resolve_specs(
+def resolve_each(
     specs: Sequence[ExperimentSpec], catalogue: Catalogue, directory: Path, dimensions: Sequence[str] | None = None
-) -> list[ExperimentSpec]:
-    """Every spec resolved (`resolve_spec`); all problems are reported together."""
+) -> tuple[list[ExperimentSpec], list[SpecError]]:
+    """Every spec that resolves (`resolve_spec`), and the error of each one that does not."""
     resolved, errors = [], []
     for spec in specs:
         try:
             resolved.append(resolve_spec(spec, catalogue, directory, dimensions))
         except SpecError as exc:
-            errors.append(str(exc))
+            errors.append(exc)
+    return resolved, errors
+
+
+def resolve_specs(
+    specs: Sequence[ExperimentSpec], catalogue: Catalogue, directory: Path, dimensions: Sequence[str] | None = None
+) -> list[ExperimentSpec]:
+    """Every spec resolved (`resolve_spec`); all problems are reported together."""
+    resolved, errors = resolve_each(specs, catalogue, directory, dimensions)
     if errors:
-        raise SpecError("\n".join(errors))
+        raise SpecError("\n".join(str(e) for e in errors))
     return resolved

@@ -1,4 +1,7 @@
--- Every measurement of every metric model, tagged with its metric id.
+-- Every measurement of every metric model, tagged with its metric id. A table: the exposure filter, the
+-- covariates, the daily values and the catalogue all read it, and the metric models are scanned once.
+{{ config(materialized='table') }}
+
 -- A new metric model is listed here once (dbt must know the dependency before it runs):
 -- depends_on: {{ ref('active_days') }}
 -- depends_on: {{ ref('clicks_per_session') }}

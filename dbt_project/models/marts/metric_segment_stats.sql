@@ -2,11 +2,10 @@
 -- experiment's latest as-of date, with the same columns as metric_sufficient_stats. The statistics engine tests
 -- them into experiment_segment_results, which never enters a decision.
 with last_dates as (
-    select
+    select distinct
         experiment_id,
-        max(as_of_date) as as_of_date
+        last_date as as_of_date
     from {{ ref('int_experiment_days') }}
-    group by experiment_id
 ),
 
 segment_changes as (
