@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.build_state import forget_build
 from pipelines.registry.spec import ExperimentSpec
 from pipelines.simulation import scenario as sc
 
@@ -526,6 +527,7 @@ def build(
                 for key, total in conversion_sums(con, planted_exps[metric], probability, multiplier).items():
                     sums[metric][key] = sums[metric].get(key, 0) + total
         write_truth(con, experiments, sums)
+        forget_build(con)  # the raw tables were rewritten: incremental models start again
         for table in ("_s", "_uw", "_ue", "_ud", "_u", "_d", "_xv", "_x"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         counts = {name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in TABLES}

@@ -1,6 +1,12 @@
 -- Every measurement of every metric model, tagged with its metric id. A table: the exposure filter, the
 -- covariates, the daily values and the catalogue all read it, and the metric models are scanned once.
-{{ config(materialized='table') }}
+-- Incremental: a run recomputes the measurements from its scope start (see macros/incremental.sql) on, so a metric
+-- model's measurement must not be dated before the event it comes from.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_where',
+    incremental_predicates=['measured_at >= cast(' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET') ~ ' as ' ~ dbt.type_timestamp() ~ ')'],
+) }}
 
 -- A new metric model is listed here once (dbt must know the dependency before it runs):
 -- depends_on: {{ ref('active_days') }}
@@ -15,4 +21,14 @@
 -- depends_on: {{ ref('revenue_per_user') }}
 -- depends_on: {{ ref('sessions_per_user') }}
 
-{{ metric_measurements_sql() }}
+with measurements as (
+    {{ metric_measurements_sql() }}
+)
+
+select
+    measurements.*,
+    (select max(events.logged_at) from {{ ref('stg_events') }} as events) as logged_through_at
+from measurements
+{% if is_incremental() %}
+    where measurements.measured_at >= cast({{ incremental_scope_start() }} as {{ dbt.type_timestamp() }})
+{% endif %}

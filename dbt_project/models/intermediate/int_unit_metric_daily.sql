@@ -1,9 +1,36 @@
 -- Each analysed unit's metric per day inside its measurement window: the day's aggregate of its measurements
 -- (sum, max, count, or for count_distinct the number of values first seen that day) and, for ratios, the sum of
 -- the denominators. Skipped measurements (null values under `null_values: skip`) are left out.
-{{ config(materialized='table') }}
+-- Incremental: a run recomputes the days from its scope start (see macros/incremental.sql) on; a count_distinct
+-- metric looks at the whole window to know which values are new on those days.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_where',
+    incremental_predicates=['measured_date >= ' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET')],
+    post_hook="{{ delete_crossover_units() }}",
+) }}
 
-with in_window as (
+-- Read only by incremental runs: -- depends_on: {{ ref('int_metric_definitions') }}
+
+with unit_metrics as (
+    select * from {{ ref('int_unit_metrics') }}
+),
+
+measurements as (
+    select * from {{ ref('int_metric_measurements') }}
+    where not is_skipped
+    {% if is_incremental() %}
+        and (
+            measured_at >= cast({{ incremental_scope_start() }} as {{ dbt.type_timestamp() }})
+            or metric_id in (
+                select metric_id from {{ ref('int_metric_definitions') }}
+                where aggregation = 'count_distinct'
+            )
+        )
+    {% endif %}
+),
+
+in_window as (
     select
         unit_metrics.experiment_id,
         unit_metrics.unit_id,
@@ -12,14 +39,13 @@ with in_window as (
         measurements.measured_at,
         measurements.value,
         measurements.denominator
-    from {{ ref('int_unit_metrics') }} as unit_metrics
-    inner join {{ ref('int_metric_measurements') }} as measurements
+    from unit_metrics
+    inner join measurements
         on
             unit_metrics.unit_id = measurements.unit_id
             and unit_metrics.metric_id = measurements.metric_id
             and measurements.measured_at >= unit_metrics.window_start_at
             and (unit_metrics.window_end_at is null or measurements.measured_at < unit_metrics.window_end_at)
-            and not measurements.is_skipped
 ),
 
 counted as (
@@ -40,18 +66,31 @@ counted as (
     from in_window
     where aggregation = 'count_distinct'
     group by experiment_id, unit_id, metric_id, aggregation, value
+),
+
+daily as (
+    select
+        experiment_id,
+        unit_id,
+        metric_id,
+        cast(measured_at as date) as measured_date,
+        cast(case min(aggregation)
+            when 'max' then max(value)
+            when 'count' then count(*)
+            else sum(value)
+        end as {{ type_double() }}) as daily_value,
+        cast(sum(denominator) as {{ type_double() }}) as daily_denominator
+    from counted
+    group by experiment_id, unit_id, metric_id, cast(measured_at as date)
 )
 
 select
-    experiment_id,
-    unit_id,
-    metric_id,
-    cast(measured_at as date) as measured_date,
-    cast(case min(aggregation)
-        when 'max' then max(value)
-        when 'count' then count(*)
-        else sum(value)
-    end as {{ type_double() }}) as daily_value,
-    cast(sum(denominator) as {{ type_double() }}) as daily_denominator
-from counted
-group by experiment_id, unit_id, metric_id, cast(measured_at as date)
+    daily.*,
+    least(
+        (select max(events.logged_at) from {{ ref('stg_events') }} as events),
+        (select max(assignments.last_logged_at) from {{ ref('int_unit_assignments') }} as assignments)
+    ) as logged_through_at
+from daily
+{% if is_incremental() %}
+    where daily.measured_date >= {{ incremental_scope_start() }}
+{% endif %}

@@ -1,8 +1,16 @@
-{{ config(materialized="table") }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_where',
+    incremental_predicates=[logged_scope_filter('DBT_INCREMENTAL_TARGET')],
+) }}
 
 -- Every raw assignment row, typed, with the reason it is quarantined (null for clean rows).
+-- Incremental: a run reprocesses the rows logged on or after the last logged day it has.
 with source as (
     select * from {{ source('raw', 'assignments') }}
+    {% if is_incremental() %}
+        where {{ logged_scope_filter() }}
+    {% endif %}
 ),
 
 typed as (
@@ -28,6 +36,7 @@ select
     case
         when typed.unit_id is null then 'null_unit_id'
         when {{ is_impossible_timestamp('typed.assigned_at', 'typed.logged_at') }} then 'impossible_timestamp'
+        when {{ is_late_arrival('typed.assigned_at', 'typed.logged_at') }} then 'late_arrival'
         when experiments.experiment_id is null then 'unknown_experiment'
         when variants.variant is null then 'unknown_variant'
         when typed.assigned_at < cast(experiments.start_date as {{ dbt.type_timestamp() }})

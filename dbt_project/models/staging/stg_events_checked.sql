@@ -1,9 +1,18 @@
-{{ config(materialized="table") }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_where',
+    incremental_predicates=[logged_scope_filter('DBT_INCREMENTAL_TARGET')],
+) }}
 
 -- Every raw event row, typed, with the reason it is quarantined (null for clean rows).
 -- A redelivered event keeps its first-logged copy; later copies are quarantined as duplicates.
+-- Incremental: a run reprocesses the rows logged on or after the last logged day it has, counting the copies of
+-- each event id it already holds from earlier days.
 with source as (
     select * from {{ source('raw', 'events') }}
+    {% if is_incremental() %}
+        where {{ logged_scope_filter() }}
+    {% endif %}
 ),
 
 typed as (
@@ -19,6 +28,32 @@ typed as (
             order by logged_at, occurred_at, unit_id
         ) as delivery_number
     from source
+),
+
+{% if is_incremental() %}
+    earlier_copies as (
+        select
+            event_id,
+            count(*) as copies
+        from {{ this }}
+        where not {{ logged_scope_filter() }}
+        group by event_id
+    ),
+{% endif %}
+
+delivered as (
+    select
+        typed.*,
+        {% if is_incremental() %}
+            typed.delivery_number + coalesce(earlier_copies.copies, 0) as delivery
+        {% else %}
+            typed.delivery_number as delivery
+        {% endif %}
+    from typed
+    {% if is_incremental() %}
+        left join earlier_copies
+            on typed.event_id = earlier_copies.event_id
+    {% endif %}
 )
 
 select
@@ -32,7 +67,8 @@ select
         when event_id is null then 'null_event_id'
         when unit_id is null then 'null_unit_id'
         when {{ is_impossible_timestamp('occurred_at', 'logged_at') }} then 'impossible_timestamp'
+        when {{ is_late_arrival('occurred_at', 'logged_at') }} then 'late_arrival'
         when event_type not in ({{ "'" ~ var('event_types') | join("', '") ~ "'" }}) then 'unknown_event_type'
-        when delivery_number > 1 then 'duplicate_event_id'
+        when delivery > 1 then 'duplicate_event_id'
     end as quarantine_reason
-from typed
+from delivered

@@ -1,0 +1,81 @@
+"""Whether the nightly dbt build may be incremental.
+
+The incremental models keep rows computed by earlier runs, which are only right while everything besides the raw
+data stays as it was: the dbt project (models, macros, tests, vars) and the experiment registry. Their fingerprint
+is recorded after every complete build; when it differs (or nothing is recorded), the next build is a full refresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import duckdb
+
+from pipelines.registry.tables import SCHEMA as REGISTRY_SCHEMA
+from pipelines.warehouse import table_exists
+
+STATE_SCHEMA, STATE_TABLE = "main", "dbt_build_state"
+PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "tests")
+
+
+def project_files(project_dir: Path) -> list[Path]:
+    """The files of the dbt project whose change can change what a model computes."""
+    found: list[Path] = []
+    for part in PROJECT_PARTS:
+        path = project_dir / part
+        found.extend([path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()))
+    return found
+
+
+def registry_rows(con: duckdb.DuckDBPyConnection) -> Iterable[str]:
+    """Every row of every registry table, sorted, as text."""
+    tables = con.execute(
+        "select table_name from duckdb_tables() where schema_name = ? order by table_name", [REGISTRY_SCHEMA]
+    ).fetchall()
+    for (table,) in tables:
+        yield f"table {table}"
+        rows = con.execute(f'select * from "{REGISTRY_SCHEMA}"."{table}"').fetchall()
+        yield from sorted(map(repr, rows))
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, project_dir: Path, dbt_vars: Mapping[str, object]) -> str:
+    """SHA-256 of the dbt project's files, the vars the build is given, and the registry tables."""
+    digest = hashlib.sha256()
+    for path in project_files(project_dir):
+        digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(json.dumps(dbt_vars, sort_keys=True, default=str).encode() + b"\0")
+    for row in registry_rows(con):
+        digest.update(row.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def recorded_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the last complete build (None before the first)."""
+    if not table_exists(con, STATE_SCHEMA, STATE_TABLE):
+        return None
+    row = con.execute(f"select fingerprint from {STATE_SCHEMA}.{STATE_TABLE}").fetchall()
+    return row[0][0] if row else None
+
+
+def needs_full_refresh(con: duckdb.DuckDBPyConnection, current: str) -> bool:
+    """A full refresh unless the last complete build had this fingerprint."""
+    return recorded_fingerprint(con) != current
+
+
+def record_build(con: duckdb.DuckDBPyConnection, current: str, *, full_refresh: bool) -> None:
+    """Record a complete build: its fingerprint, when, and whether it was a full refresh."""
+    con.execute(
+        f"create or replace table {STATE_SCHEMA}.{STATE_TABLE} as"
+        " select ? as fingerprint, ? as built_at, ? as full_refresh",
+        [current, dt.datetime.now(dt.UTC).replace(tzinfo=None), full_refresh],
+    )
+
+
+def forget_build(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the last complete build, so the next one is a full refresh (the raw data was rewritten, not
+    appended to)."""
+    con.execute(f"drop table if exists {STATE_SCHEMA}.{STATE_TABLE}")
