@@ -1,0 +1,63 @@
+"""The build state: a change to the dbt project, its vars or the registry makes the next build a full refresh."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.build_state import fingerprint, forget_build, needs_full_refresh, record_build
+from pipelines.project import DBT_PROJECT_DIR
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the dbt project's sources."""
+    copy = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    return copy
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    connection.execute("create schema registry; create table registry.experiments as select 'exp_a' as experiment_id")
+    return connection
+
+
+def test_a_recorded_build_with_nothing_changed_is_incremental(project, con):
+    current = fingerprint(con, project, {})
+    assert needs_full_refresh(con, current)  # nothing recorded yet
+    record_build(con, current, full_refresh=True)
+    assert not needs_full_refresh(con, fingerprint(con, project, {}))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda project, con: (project / "models" / "metrics" / "purchases.sql").write_text("select 1 as unit_id"),
+        lambda project, con: (project / "macros" / "new_macro.sql").write_text("{% macro m() %}1{% endmacro %}"),
+        lambda project, con: (project / "dbt_project.yml").write_text(
+            (project / "dbt_project.yml").read_text().replace("late_arrival_days: 3", "late_arrival_days: 5")
+        ),
+        lambda project, con: con.execute("insert into registry.experiments values ('exp_b')"),
+    ],
+    ids=["metric model", "macro", "var", "registry"],
+)
+def test_a_change_besides_raw_data_makes_the_next_build_a_full_refresh(project, con, change):
+    record_build(con, fingerprint(con, project, {}), full_refresh=False)
+    change(project, con)
+    assert needs_full_refresh(con, fingerprint(con, project, {}))
+
+
+def test_vars_given_to_the_build_count(project, con):
+    record_build(con, fingerprint(con, project, {}), full_refresh=False)
+    assert needs_full_refresh(con, fingerprint(con, project, {"broken_metrics": ["purchases"]}))
+
+
+def test_rewritten_raw_data_forgets_the_build(project, con):
+    record_build(con, fingerprint(con, project, {}), full_refresh=False)
+    forget_build(con)
+    assert needs_full_refresh(con, fingerprint(con, project, {}))
