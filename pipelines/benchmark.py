@@ -1,10 +1,15 @@
-"""`verdict bench stats`: how long the engine takes on generated frames of comparisons (figures, not assertions)."""
+"""Benchmarks that print figures, not assertions: `verdict bench stats` (the engine on generated frames of
+comparisons) and `verdict bench build` (the dbt models on a simulated warehouse, full and incremental)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -109,4 +114,51 @@ def bench_stats(repeats: int = 5) -> dict[str, float]:
         "z_1m_s": best_time(lambda: analyse(large, family=family), repeats),
         "gst_10k_x14_s": best_time(lambda: sequential_analysis(looks), max(1, repeats // 2)),
         "z_1m_from_variant_rows_s": best_time(lambda: compare(variants, family=family), max(1, repeats // 2)),
+    }
+
+
+def timed_dbt_run(database: Path, target: Path, *args: str) -> dict[str, float]:
+    """Run `dbt run` on `database`; seconds per model and in total (`(total)`)."""
+    from pipelines.project import DBT_PROJECT_DIR, dbt_executable
+    from pipelines.warehouse import REPO_ROOT, WAREHOUSE_ENV
+
+    subprocess.run(
+        [dbt_executable(), "run", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(REPO_ROOT),
+         "--target-path", str(target), *args],
+        check=True, env={**os.environ, WAREHOUSE_ENV: str(database)},
+    )  # fmt: skip
+    results = json.loads((target / "run_results.json").read_text())
+    models = {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]}
+    return {**models, "(total)": results["elapsed_time"]}
+
+
+def bench_build(units: int, workdir: Path, new_days: int = 1) -> dict[str, dict[str, float]]:
+    """Time the dbt models on a simulated warehouse of `units` users: a full build of the data logged before the
+    last `new_days` days, then the nightly incremental run once those days arrive, then a full refresh of it all."""
+    import dagster as dg
+    import duckdb
+
+    from pipelines.assets.registry import experiment_registry
+    from pipelines.project import EXPERIMENTS_DIR
+    from pipelines.registry.spec import load_specs
+    from pipelines.resources import WarehouseResource
+    from pipelines.simulation import simulate
+    from pipelines.simulation.arrivals import arrive, hold_back
+
+    database, target = workdir / "bench.duckdb", workdir / "target"
+    end = dt.date(2026, 11, 21)
+    days = [end - dt.timedelta(days=n) for n in range(new_days - 1, -1, -1)]
+    simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=units, end_date=end)
+    dg.materialize([experiment_registry], resources={"warehouse": WarehouseResource(path=str(database))},
+                   run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(EXPERIMENTS_DIR)}}},
+                               "loggers": {"console": {"config": {"log_level": "ERROR"}}}})  # fmt: skip
+    with duckdb.connect(str(database)) as con:
+        hold_back(con, days[0])
+    first = timed_dbt_run(database, target, "--full-refresh")
+    with duckdb.connect(str(database)) as con:
+        arrive(con, days)
+    return {
+        "full build (history)": first,
+        "incremental (new days)": timed_dbt_run(database, target),
+        "full refresh (all)": timed_dbt_run(database, target, "--full-refresh"),
     }

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -439,6 +440,29 @@ def bench_stats(
     table.add_column("seconds", justify="right")
     for case, seconds in figures.items():
         table.add_row(case, f"{seconds:.4f}")
+    console.print(table)
+
+
+@bench_app.command("build")
+def bench_build(
+    units: Annotated[int, typer.Option(help="Simulated users.")] = 60_000,
+    new_days: Annotated[int, typer.Option(help="Days of logged rows the incremental run receives.")] = 1,
+    top: Annotated[int, typer.Option(help="Slowest models to show.")] = 8,
+) -> None:
+    """Time the dbt models on a simulated warehouse: the history, the nightly incremental run, a full refresh."""
+    import tempfile
+
+    from pipelines.benchmark import bench_build as run_bench
+
+    with tempfile.TemporaryDirectory() as workdir:
+        figures = run_bench(units, Path(workdir), new_days)
+    slowest = sorted(figures["full refresh (all)"], key=figures["full refresh (all)"].get, reverse=True)[: top + 1]
+    table = Table(title=f"verdict bench build: {units:,} users, {new_days} new day(s) (seconds)")
+    table.add_column("model")
+    for run in figures:
+        table.add_column(run, justify="right")
+    for model in slowest:
+        table.add_row(model, *(f"{times.get(model, 0.0):.2f}" for times in figures.values()))
     console.print(table)
 
 

@@ -122,7 +122,8 @@ def test_the_last_build_recomputed_only_its_scope(builds):
     """The rows the last build wrote are the ones from its scope start (its previous watermark's day less the
     late-arrival allowance) on; older rows are the earlier builds'."""
     incremental, _, _ = builds
-    for name, date in (("intermediate.int_metric_measurements", "measured_at"), ("intermediate.int_unit_metric_daily", "measured_date")):
+    scoped = {"int_metric_measurements": "measured_at", "int_unit_metric_daily": "measured_date", "int_unit_metrics": "exposed_at"}
+    for name, date in ((f"intermediate.{model}", column) for model, column in scoped.items()):
         frame = incremental[name].with_columns(pl.col(date).cast(pl.Date).alias("day"))
         last = frame[WATERMARK].max()
         rewritten, kept = frame.filter(pl.col(WATERMARK) == last), frame.filter(pl.col(WATERMARK) < last)

@@ -29,6 +29,14 @@
     )
 {%- endmacro %}
 
+{#- The watermark of a model that reads both events and assignments: the earlier of their latest logged_at. -#}
+{% macro events_and_assignments_logged_through() -%}
+    least(
+        (select max(events.logged_at) from {{ ref('stg_events') }} as events),
+        (select max(assignments.last_logged_at) from {{ ref('int_unit_assignments') }} as assignments)
+    )
+{%- endmacro %}
+
 {#- True when a row was logged more than `late_arrival_days` after the moment it records. -#}
 {% macro is_late_arrival(column, logged_at) -%}
     {{ logged_at }} > {{ dbt.dateadd('day', var('late_arrival_days'), column) }}

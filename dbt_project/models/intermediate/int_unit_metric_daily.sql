@@ -86,10 +86,7 @@ daily as (
 
 select
     daily.*,
-    least(
-        (select max(events.logged_at) from {{ ref('stg_events') }} as events),
-        (select max(assignments.last_logged_at) from {{ ref('int_unit_assignments') }} as assignments)
-    ) as logged_through_at
+    {{ events_and_assignments_logged_through() }} as logged_through_at
 from daily
 {% if is_incremental() %}
     where daily.measured_date >= {{ incremental_scope_start() }}

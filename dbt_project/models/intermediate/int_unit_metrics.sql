@@ -6,7 +6,17 @@
 -- The window rule: a cumulative metric (no window_days) measures [exposed_at, as-of date] and the unit enters on
 -- its exposure date. A windowed metric measures [exposed_at + offset, exposed_at + offset + window_days) and the
 -- unit enters on the first as-of date by whose end that window has fully elapsed.
-{{ config(materialized='table') }}
+--
+-- Incremental: a run recomputes the units exposed from its scope start (see macros/incremental.sql) on: an earlier
+-- unit's exposure and pre-exposure measurements can no longer change. Units that became crossovers are dropped.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_where',
+    incremental_predicates=[
+        'exposed_at >= cast(' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET') ~ ' as ' ~ dbt.type_timestamp() ~ ')'
+    ],
+    post_hook="{{ delete_crossover_units() }}",
+) }}
 
 with unit_metrics as (
     select
@@ -36,6 +46,9 @@ with unit_metrics as (
     from {{ ref('int_analysis_exposures') }} as exposures
     inner join {{ ref('int_experiment_metrics') }} as experiment_metrics
         on exposures.experiment_id = experiment_metrics.experiment_id
+    {% if is_incremental() %}
+        where exposures.exposed_at >= cast({{ incremental_scope_start() }} as {{ dbt.type_timestamp() }})
+    {% endif %}
 ),
 
 history as (
@@ -71,7 +84,8 @@ select
         else cast(unit_metrics.window_end_at as date)
     end as entry_date,
     cast(coalesce(history.covariate, 0) as {{ type_double() }}) as covariate,
-    history.covariate is not null as has_history
+    history.covariate is not null as has_history,
+    {{ events_and_assignments_logged_through() }} as logged_through_at
 from unit_metrics
 left join history
     on

@@ -36,7 +36,9 @@ typed as (
             event_id,
             count(*) as copies
         from {{ this }}
-        where not {{ logged_scope_filter() }}
+        where
+            not {{ logged_scope_filter() }}
+            and event_id in (select typed.event_id from typed)
         group by event_id
     ),
 {% endif %}
