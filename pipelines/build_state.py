@@ -1,8 +1,9 @@
 """Whether the nightly dbt build may be incremental.
 
 The incremental models keep rows computed by earlier runs, which are only right while everything besides the raw
-data stays as it was: the dbt project (models, macros, tests, vars) and the experiment registry. Their fingerprint
-is recorded after every complete build; when it differs (or nothing is recorded), the next build is a full refresh.
+data stays as it was: the dbt project (models, macros, tests, vars), the experiment registry, and the metric models
+left out of the measurements as broken. A complete build records them; when they differ (or nothing is recorded),
+the next build is a full refresh.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -42,37 +44,48 @@ def registry_rows(con: duckdb.DuckDBPyConnection) -> Iterable[str]:
         yield from sorted(map(repr, rows))
 
 
-def fingerprint(con: duckdb.DuckDBPyConnection, project_dir: Path, dbt_vars: Mapping[str, object]) -> str:
-    """SHA-256 of the dbt project's files, the vars the build is given, and the registry tables."""
+def fingerprint(con: duckdb.DuckDBPyConnection, project_dir: Path) -> str:
+    """SHA-256 of the dbt project's files and the registry tables."""
     digest = hashlib.sha256()
     for path in project_files(project_dir):
         digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(json.dumps(dbt_vars, sort_keys=True, default=str).encode() + b"\0")
     for row in registry_rows(con):
         digest.update(row.encode() + b"\0")
     return digest.hexdigest()
 
 
-def recorded_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The fingerprint of the last complete build (None before the first)."""
+@dataclass(frozen=True)
+class Build:
+    """What a complete build was made from: the project and registry fingerprint, and the broken metric models."""
+
+    fingerprint: str
+    broken_metrics: tuple[str, ...] = ()
+
+
+def last_build(con: duckdb.DuckDBPyConnection) -> Build | None:
+    """The last complete build (None before the first, or after the raw data was rewritten)."""
     if not table_exists(con, STATE_SCHEMA, STATE_TABLE):
         return None
-    row = con.execute(f"select fingerprint from {STATE_SCHEMA}.{STATE_TABLE}").fetchall()
-    return row[0][0] if row else None
+    rows = con.execute(f"select fingerprint, broken_metrics from {STATE_SCHEMA}.{STATE_TABLE}").fetchall()
+    return Build(rows[0][0], tuple(json.loads(rows[0][1]))) if rows else None
 
 
-def needs_full_refresh(con: duckdb.DuckDBPyConnection, current: str) -> bool:
-    """A full refresh unless the last complete build had this fingerprint."""
-    return recorded_fingerprint(con) != current
+def needs_full_refresh(con: duckdb.DuckDBPyConnection, current: str, broken_metrics: Sequence[str] | None = None) -> bool:
+    """A full refresh unless the last complete build had this fingerprint (and, when given, these broken metrics)."""
+    last = last_build(con)
+    if last is None or last.fingerprint != current:
+        return True
+    return broken_metrics is not None and last.broken_metrics != tuple(sorted(broken_metrics))
 
 
-def record_build(con: duckdb.DuckDBPyConnection, current: str, *, full_refresh: bool) -> None:
-    """Record a complete build: its fingerprint, when, and whether it was a full refresh."""
+def record_build(con: duckdb.DuckDBPyConnection, build: Build, *, full_refresh: bool) -> None:
+    """Record a complete build: what it was made from, when, and whether it was a full refresh."""
     con.execute(
         f"create or replace table {STATE_SCHEMA}.{STATE_TABLE} as"
-        " select ? as fingerprint, ? as built_at, ? as full_refresh",
-        [current, dt.datetime.now(dt.UTC).replace(tzinfo=None), full_refresh],
-    )
+        " select ? as fingerprint, ? as broken_metrics, ? as built_at, ? as full_refresh",
+        [build.fingerprint, json.dumps(sorted(build.broken_metrics)), dt.datetime.now(dt.UTC).replace(tzinfo=None),
+         full_refresh],
+    )  # fmt: skip
 
 
 def forget_build(con: duckdb.DuckDBPyConnection) -> None:

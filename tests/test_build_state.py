@@ -1,4 +1,5 @@
-"""The build state: a change to the dbt project, its vars or the registry makes the next build a full refresh."""
+"""The build state: a change to the dbt project, the registry or the broken metric models makes the next build a
+full refresh."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.build_state import fingerprint, forget_build, needs_full_refresh, record_build
+from pipelines.build_state import Build, fingerprint, forget_build, needs_full_refresh, record_build
 from pipelines.project import DBT_PROJECT_DIR
 
 
@@ -28,10 +29,10 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 def test_a_recorded_build_with_nothing_changed_is_incremental(project, con):
-    current = fingerprint(con, project, {})
+    current = fingerprint(con, project)
     assert needs_full_refresh(con, current)  # nothing recorded yet
-    record_build(con, current, full_refresh=True)
-    assert not needs_full_refresh(con, fingerprint(con, project, {}))
+    record_build(con, Build(current), full_refresh=True)
+    assert not needs_full_refresh(con, fingerprint(con, project))
 
 
 @pytest.mark.parametrize(
@@ -47,17 +48,20 @@ def test_a_recorded_build_with_nothing_changed_is_incremental(project, con):
     ids=["metric model", "macro", "var", "registry"],
 )
 def test_a_change_besides_raw_data_makes_the_next_build_a_full_refresh(project, con, change):
-    record_build(con, fingerprint(con, project, {}), full_refresh=False)
+    record_build(con, Build(fingerprint(con, project)), full_refresh=False)
     change(project, con)
-    assert needs_full_refresh(con, fingerprint(con, project, {}))
+    assert needs_full_refresh(con, fingerprint(con, project))
 
 
-def test_vars_given_to_the_build_count(project, con):
-    record_build(con, fingerprint(con, project, {}), full_refresh=False)
-    assert needs_full_refresh(con, fingerprint(con, project, {"broken_metrics": ["purchases"]}))
+def test_a_change_in_the_broken_metrics_makes_the_measurements_a_full_refresh(project, con):
+    current = fingerprint(con, project)
+    record_build(con, Build(current, ("purchases",)), full_refresh=False)
+    assert not needs_full_refresh(con, current)  # the models before the measurements do not depend on it
+    assert not needs_full_refresh(con, current, ["purchases"])
+    assert needs_full_refresh(con, current, [])  # purchases is back: its measurements are rebuilt
 
 
 def test_rewritten_raw_data_forgets_the_build(project, con):
-    record_build(con, fingerprint(con, project, {}), full_refresh=False)
+    record_build(con, Build(fingerprint(con, project)), full_refresh=False)
     forget_build(con)
-    assert needs_full_refresh(con, fingerprint(con, project, {}))
+    assert needs_full_refresh(con, fingerprint(con, project))
