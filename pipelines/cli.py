@@ -73,18 +73,22 @@ def prepare() -> None:
     console.print(f"dbt manifest ready: {prepare_manifest()}")
 
 
+FULL_REFRESH_HELP = "Rebuild the incremental dbt models from all raw rows (otherwise only when the project or the registry changed)."
+
+
 @app.command()
 def run(
     date: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The as-of date of one look (default: every look from the first experiment's start to yesterday).")] = None,
     log_level: Annotated[str, typer.Option(help="Dagster console log level (debug, info, warning, error).")] = "warning",
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
 ) -> None:
     """Run the nightly analysis job in process (registry, dbt build, the looks into the results history, health)."""
     if date is not None:
-        _run_job(date.date(), date.date(), log_level)
+        _run_job(date.date(), date.date(), log_level, full_refresh)
     else:
         first = min((s.start_date for s in _specs()), default=None)
         last = _last_as_of_date()
-        _run_job(max(first or last, _first_as_of_date()), last, log_level)
+        _run_job(max(first or last, _first_as_of_date()), last, log_level, full_refresh)
 
 
 @app.command()
@@ -92,12 +96,13 @@ def backfill(
     start: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First as-of date.")],
     end: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Last as-of date.")],
     log_level: Annotated[str, typer.Option(help="Dagster console log level.")] = "warning",
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
 ) -> None:
     """Recompute the looks of a range of as-of dates, in date order, in one run."""
     if end < start:
         console.print(f"[red]--end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}[/red]")
         raise typer.Exit(2)
-    _run_job(start.date(), end.date(), log_level)
+    _run_job(start.date(), end.date(), log_level, full_refresh)
 
 
 def _first_as_of_date() -> dt.date:
@@ -111,8 +116,9 @@ def _last_as_of_date() -> dt.date:
     return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 
 
-def _run_job(start: dt.date, end: dt.date, log_level: str) -> None:
-    """Run nightly_analysis for the looks from `start` to `end` (one run; a single date is one partition)."""
+def _run_job(start: dt.date, end: dt.date, log_level: str, full_refresh: bool = False) -> None:
+    """Run nightly_analysis for the looks from `start` to `end` (one run; a single date is one partition), with a
+    full refresh of the incremental dbt models if asked."""
     import dagster as dg
 
     from pipelines.project import prepare_manifest
@@ -132,7 +138,10 @@ def _run_job(start: dt.date, end: dt.date, log_level: str) -> None:
     result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
         instance=instance,
         raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level.upper()}}}},
+        run_config={
+            "loggers": {"console": {"config": {"log_level": log_level.upper()}}},
+            "ops": {"verdict_dbt_models": {"config": {"full_refresh": full_refresh}}},
+        },
         tags=partition_range_tags(start, end),
     )
     elapsed = time.perf_counter() - started

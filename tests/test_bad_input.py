@@ -52,6 +52,7 @@ ASSIGNMENTS = [
     ("exp_live", "u6", "control", "2099-01-01 00:00:00", "impossible_timestamp"),
     ("exp_live", "u6", "control", "2026-10-20 12:00:00", "before_experiment_start"),
     ("exp_ended", "u6", "control", "2026-11-05 12:00:00", "after_experiment_end"),
+    ("exp_live", "u6", "control", "2026-11-01 09:00:00", "late_arrival"),
 ]
 EVENTS = [
     ("e1", "u1", "stream", "2026-11-02 10:00:00", 10.0, None),
@@ -64,11 +65,19 @@ EVENTS = [
     (None, "u2", "stream", "2026-11-02 10:00:00", 3.0, "null_event_id"),
     ("e7", "u2", "stream", "2099-01-01 00:00:00", 3.0, "impossible_timestamp"),
     ("e8", "u2", "teleport", "2026-11-02 10:00:00", 1.0, "unknown_event_type"),
+    ("e9", "u1", "stream", "2026-11-01 08:00:00", 4.0, "late_arrival"),
 ]
+LATE_LOGGED = "2026-11-05 12:00:00"  # when the late_arrival rows were logged: more than 3 days after they happened
+
+
+def logged(timestamp: str, reason: str | None) -> str:
+    """When a planted row was logged: as it happened, or long after for a late arrival."""
+    return LATE_LOGGED if reason == "late_arrival" else timestamp
 
 
 def build_warehouse(path: Path) -> None:
-    """raw.units, raw.assignments and raw.events with the rows above (logged a minute after they happened)."""
+    """raw.units, raw.assignments and raw.events with the rows above (logged a minute after they happened, or
+    long after for a late arrival)."""
     with duckdb.connect(str(path)) as con:
         con.execute("create schema raw")
         con.execute("create table raw.units as select 'u' || i as unit_id, 'SE' as country, 'ios' as platform,"
@@ -77,13 +86,13 @@ def build_warehouse(path: Path) -> None:
                     " assigned_at timestamp, logged_at timestamp)")  # fmt: skip
         con.executemany(
             "insert into raw.assignments values (?, ?, ?, ?::timestamp, least(?::timestamp, timestamp '2026-11-05 23:00:00') + interval 1 minute)",
-            [(e, u, v, t, t) for e, u, v, t, _ in ASSIGNMENTS],
+            [(e, u, v, t, logged(t, reason)) for e, u, v, t, reason in ASSIGNMENTS],
         )
         con.execute("create table raw.events (event_id varchar, unit_id varchar, event_type varchar,"
                     " occurred_at timestamp, value double, logged_at timestamp)")  # fmt: skip
         con.executemany(
             "insert into raw.events values (?, ?, ?, ?::timestamp, ?, least(?::timestamp, timestamp '2026-11-05 23:00:00') + interval 1 minute)",
-            [(i, u, k, t, v, t) for i, u, k, t, v, _ in EVENTS],
+            [(i, u, k, t, v, logged(t, reason)) for i, u, k, t, v, reason in EVENTS],
         )
 
 
@@ -142,8 +151,8 @@ def test_raw_rows_equal_clean_plus_quarantined(bad_run):
               if m.event_specific_data.materialization.asset_key == dg.AssetKey("experiment_health")]  # fmt: skip
     assert len(health) == 6  # one per look of the run, 2026-11-01 to 2026-11-06
     metadata = health[-1].event_specific_data.materialization.metadata
-    assert metadata["raw_rows[assignments]"].value == f"{len(ASSIGNMENTS)} = 6 clean + 6 quarantined"
-    assert metadata["raw_rows[events]"].value == f"{len(EVENTS)} = 5 clean + 5 quarantined"
+    assert metadata["raw_rows[assignments]"].value == f"{len(ASSIGNMENTS)} = 6 clean + 7 quarantined"
+    assert metadata["raw_rows[events]"].value == f"{len(EVENTS)} = 5 clean + 6 quarantined"
 
 
 def test_a_unit_in_two_variants_is_excluded_and_counted(bad_run):

@@ -13,6 +13,7 @@ from pipelines.analysis.health import (
     experiment_health,
     exposure_traffic_health,
     metric_data_health,
+    metric_model_health,
     quarantine_health,
 )
 
@@ -71,6 +72,21 @@ def test_an_empty_metric_fails_and_a_waiting_window_passes():
     assert row["status"] == "pass" and "windowed" in row["detail"]
 
 
+def broken(*rows: tuple[str, str]) -> pl.DataFrame:
+    """Broken metric models and the experiments that use them: (experiment_id, metric_id)."""
+    return pl.DataFrame(rows, schema={"experiment_id": pl.String, "metric_id": pl.String}, orient="row")
+
+
+def test_a_broken_metric_model_fails_only_the_experiments_that_use_it():
+    days = pl.DataFrame({"experiment_id": ["exp", "exp", "other"], "as_of_date": [START, START, START]})
+    health = metric_model_health(broken(("exp", "ratio_b"), ("exp", "ratio_a"), ("unlisted", "ratio_a")), days)
+    assert health.sort("experiment_id").select("experiment_id", "status", "value").rows() == [
+        ("exp", "fail", 2.0), ("other", "pass", 0.0),
+    ]  # fmt: skip
+    assert "broken metric model" in health["detail"][0] and "ratio_a, ratio_b" in health["detail"][0]
+    assert (metric_model_health(broken(), days)["status"] == "pass").all()
+
+
 def test_a_collapse_of_exposure_traffic_warns():
     steady = [100, 95, 90, 92, 88, 85, 83, 80, 78, 75]
     collapsed = steady[:8] + [9, 8]
@@ -103,9 +119,10 @@ def test_every_check_reports_for_every_look():
                       "exposed_units": [3990], "crossover_rate": [0.0025]}),
         stats([("m", "control", 2000, 10.0, 30.0, 5.0, 9.0), ("m", "treatment", 2000, 11.0, 33.0, 5.0, 9.0)]),
         pl.DataFrame({"source_table": ["events"], "raw_rows": [100], "clean_rows": [100], "quarantined_rows": [0]}),
+        broken(),
     )  # fmt: skip
     assert set(health["check_name"]) == {
         "sample_ratio_mismatch", "daily_sample_ratio_mismatch", "crossover_rate", "covariate_imbalance",
-        "metric_data", "exposure_traffic", "quarantined_rows",
+        "metric_models", "metric_data", "exposure_traffic", "quarantined_rows",
     }  # fmt: skip
     assert (health["status"] == "pass").all()

@@ -144,51 +144,76 @@
     {%- endif -%}
 {%- endmacro %}
 
+{% macro broken_metric_names() -%}
+    {#- The metric models left out of this build's measurements: the var broken_metrics, which the Dagster dbt asset
+        sets to the metric models that failed to build or failed their data tests. A name that is not a metric
+        model fails, naming the metric models there are. -#}
+    {% set names = var('broken_metrics', []) %}
+    {% if names is string or names is mapping or names is not iterable %}
+        {{ exceptions.raise_compiler_error("var broken_metrics is " ~ names ~ ": set a list of metric model names, e.g. [crash_rate]") }}
+    {% endif %}
+    {% if execute %}
+        {% set known = metric_nodes() | map(attribute='name') | list %}
+        {% for name in names if name not in known %}
+            {{ exceptions.raise_compiler_error("var broken_metrics names " ~ name ~ ", which is not a metric model. Use some of: " ~ known | join(', ')) }}
+        {% endfor %}
+    {% endif %}
+    {{ return(names | list) }}
+{%- endmacro %}
+
 {% macro metric_definitions_sql() -%}
-    {#- One row per metric with its validated settings. -#}
+    {#- One row per metric with its validated settings, and whether this build left its model out as broken. -#}
     {% set metrics = metric_nodes() %}
     {% set columns = metric_setting_columns() %}
+    {% set broken = broken_metric_names() %}
     {% for metric in metrics or [none] %}
         select
             cast({{ sql_literal(metric.name if metric else none) }} as {{ dbt.type_string() }}) as metric_id
             {%- for column, data_type in columns.items() %},
             cast({{ sql_literal(metric[column | replace('metric_type', 'type')] if metric else none) }} as {{ data_type }}) as {{ column }}
-            {%- endfor %}
+            {%- endfor %},
+            cast({{ 'true' if metric and metric.name in broken else 'false' }} as {{ dbt.type_boolean() }}) as is_broken
         {% if not metric %}where 1 = 0{% endif %}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 {%- endmacro %}
 
+{% macro metric_measurement_sql(metric, relation) -%}
+    {#- One metric's measurements from `relation` as the union reads them: typed and tagged with the metric id. A
+        measurement whose value (or denominator) is null is kept with is_skipped = true under `null_values: skip`,
+        and counts as 0 under `null_values: zero`. -#}
+    {% set ratio = metric.type == 'ratio' %}
+    {% set zero = metric.null_values == 'zero' %}
+    {% set value = 'coalesce(value, 0)' if zero else 'value' %}
+    {% set denominator = ('coalesce(denominator, 0)' if zero else 'denominator') if ratio else 'null' %}
+    select
+        cast({{ sql_literal(metric.name) }} as {{ dbt.type_string() }}) as metric_id,
+        cast(unit_id as {{ dbt.type_string() }}) as unit_id,
+        cast(measured_at as {{ dbt.type_timestamp() }}) as measured_at,
+        cast({{ value }} as {{ type_double() }}) as value,
+        cast({{ denominator }} as {{ type_double() }}) as denominator,
+        {{ value }} is null {% if ratio %}or {{ denominator }} is null{% endif %} as is_skipped
+    from {{ relation }}
+{%- endmacro %}
+
 {% macro metric_measurements_sql() -%}
-    {#- Union of every metric model. Each needs a `-- depends_on: ref(...)` line in the calling model
-        so dbt orders it first; a missing line fails with the line to add. A measurement whose value (or
-        denominator) is null is kept with is_skipped = true under `null_values: skip`, and counts as 0
-        under `null_values: zero`. -#}
+    {#- Union of every metric model but the broken ones (broken_metric_names). Each needs a
+        `-- depends_on: ref(...)` line in the calling model so dbt orders it first; a missing line fails with the
+        line to add. -#}
     {% set metrics = metric_nodes() %}
     {% if execute %}
         {% for metric in metrics if metric.unique_id not in model.depends_on.nodes %}
             {{ exceptions.raise_compiler_error("metric model " ~ metric.name ~ " is not listed in " ~ model.original_file_path ~ ". Add the line: -- depends_on: {{ ref('" ~ metric.name ~ "') }}") }}
         {% endfor %}
     {% endif %}
-    {% for metric in metrics or [none] %}
-        {% set ratio = metric and metric.type == 'ratio' %}
-        {% set zero = metric and metric.null_values == 'zero' %}
-        {% set value = 'coalesce(value, 0)' if zero else 'value' %}
-        {% set denominator = ('coalesce(denominator, 0)' if zero else 'denominator') if ratio else 'null' %}
-        select
-            cast({{ sql_literal(metric.name if metric else none) }} as {{ dbt.type_string() }}) as metric_id,
-            cast(unit_id as {{ dbt.type_string() }}) as unit_id,
-            cast(measured_at as {{ dbt.type_timestamp() }}) as measured_at,
-            cast({{ value }} as {{ type_double() }}) as value,
-            cast({{ denominator }} as {{ type_double() }}) as denominator,
-            {{ value }} is null {% if ratio %}or {{ denominator }} is null{% endif %} as is_skipped
-        {% if metric %}
-        from {{ ref(metric.name) }}
-        {% else %}
-        from (select null as unit_id, null as measured_at, null as value) as no_metrics
-        where 1 = 0
-        {% endif %}
+    {% set broken = broken_metric_names() %}
+    {% for metric in metrics if metric.name not in broken %}
+        {{ metric_measurement_sql(metric, ref(metric.name)) }}
         {% if not loop.last %}union all{% endif %}
+    {% else %}
+        {{ metric_measurement_sql({'name': none, 'type': none, 'null_values': 'skip'},
+                                  '(select null as unit_id, null as measured_at, null as value) as no_metrics') }}
+        where 1 = 0
     {% endfor %}
 {%- endmacro %}
 

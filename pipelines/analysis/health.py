@@ -24,7 +24,7 @@ QUARANTINE_FAIL_SHARE = 0.10
 
 CHECKS = (
     "sample_ratio_mismatch", "daily_sample_ratio_mismatch", "crossover_rate", "covariate_imbalance",
-    "metric_data", "exposure_traffic", "quarantined_rows",
+    "metric_models", "metric_data", "exposure_traffic", "quarantined_rows",
 )  # fmt: skip
 
 HEALTH_COLUMNS = ["experiment_id", "as_of_date", "check_name", "status", "value", "detail"]
@@ -153,6 +153,28 @@ def metric_data_health(stats: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
 
 
+def metric_model_health(broken: pl.DataFrame, days: pl.DataFrame) -> pl.DataFrame:
+    """Every metric model the experiment uses built and passed its data tests: fail naming the broken ones (`broken`:
+    experiment_id, metric_id), whose experiment's look is held back until they are fixed."""
+    models = broken.group_by("experiment_id").agg(
+        models=pl.col("metric_id").unique().sort().str.join(", "), count=pl.col("metric_id").n_unique()
+    )
+    return (
+        days.unique()
+        .join(models, on="experiment_id", how="left")
+        .with_columns(
+            check_name=pl.lit("metric_models"),
+            status=pl.when(pl.col("models").is_null()).then(pl.lit("pass")).otherwise(pl.lit("fail")),
+            value=pl.col("count").fill_null(0).cast(pl.Float64),
+            detail=pl.when(pl.col("models").is_null())
+            .then(pl.lit("every metric model built and passed its data tests"))
+            .otherwise(pl.format("broken metric model (failed to build or failed its data tests): {}; the look is "
+                                 "held back until it is fixed", "models")),
+        )
+        .select(HEALTH_COLUMNS)
+    )  # fmt: skip
+
+
 def exposure_traffic_health(counts: pl.DataFrame) -> pl.DataFrame:
     """Exposure traffic has not collapsed: warn when a day's new exposures fall below a fifth of the median of the
     previous 7 days (from the 8th day of the experiment; new exposures decay naturally as the population is used up)."""
@@ -185,13 +207,13 @@ def quarantine_health(raw_counts: pl.DataFrame, days: pl.DataFrame) -> pl.DataFr
 
 
 def experiment_health(
-    counts: pl.DataFrame, summary: pl.DataFrame, stats: pl.DataFrame, raw_counts: pl.DataFrame
+    counts: pl.DataFrame, summary: pl.DataFrame, stats: pl.DataFrame, raw_counts: pl.DataFrame, broken: pl.DataFrame
 ) -> pl.DataFrame:
-    """Every health check row, typed to the table's schema."""
+    """Every health check row, typed to the table's schema (`broken`: the broken metric models each experiment uses)."""
     days = counts.select("experiment_id", "as_of_date")
     frames = [
         sample_ratio_health(counts), daily_sample_ratio_health(counts), crossover_health(summary, days),
-        covariate_imbalance_health(stats), metric_data_health(stats), exposure_traffic_health(counts),
-        quarantine_health(raw_counts, days),
+        covariate_imbalance_health(stats), metric_model_health(broken, days), metric_data_health(stats),
+        exposure_traffic_health(counts), quarantine_health(raw_counts, days),
     ]  # fmt: skip
     return pl.concat([f.cast(HEALTH_SCHEMA) for f in frames]).sort(["experiment_id", "as_of_date", "check_name"])

@@ -5,6 +5,10 @@ range: a backfill is one run, its looks computed together in date order) into hi
 dates' rows, with the run id, the code version and the data watermark. A group-sequential test spends alpha on
 the looks the history holds, and rewriting an earlier look recomputes the later group-sequential looks that the
 history already has, as they depend on it.
+
+An experiment that uses a broken metric model (one that failed to build or failed its data tests, see
+pipelines/assets/dbt.py) is held back: its rows at the run's dates stay as they were (none, for a new date), but for
+a failed `metric_models` health check naming the model; the other experiments get their looks as usual.
 """
 
 import datetime as dt
@@ -59,6 +63,46 @@ def history(con, table: str, query: str, params: list | None = None) -> pl.DataF
     return read_frame(con, query, params) if table_exists(con, RESULTS_SCHEMA, table) else None
 
 
+BROKEN_METRICS_QUERY = """
+select experiment_metrics.experiment_id, catalogue.metric_id
+from marts.metric_catalogue as catalogue
+inner join staging.stg_experiment_metrics as experiment_metrics on catalogue.metric_id = experiment_metrics.metric_id
+where catalogue.is_broken
+"""
+
+
+def broken_metrics(con) -> pl.DataFrame:
+    """The broken metric models of the last dbt build, with each experiment that uses one (which is held back)."""
+    return read_frame(con, BROKEN_METRICS_QUERY)
+
+
+def not_held(frame: pl.DataFrame, broken: pl.DataFrame) -> pl.DataFrame:
+    """The frame's rows of the experiments that use no broken metric model."""
+    return frame.join(broken.select("experiment_id").unique(), on="experiment_id", how="anti")
+
+
+def held_rows(con, table: str, broken: pl.DataFrame, looks: list[dt.date] | None = None) -> pl.DataFrame | None:
+    """A results table's rows of the held-back experiments (at the looks' dates), to be written back as they were."""
+    held = broken["experiment_id"].unique().to_list()
+    if not held:
+        return None
+    query = f"select * from {RESULTS_SCHEMA}.{table} where list_contains(?, experiment_id)"
+    if looks is None:
+        return history(con, table, query, [held])
+    return history(con, table, query + " and as_of_date between ? and ?", [held, looks[0], looks[-1]])
+
+
+def with_held(written: pl.DataFrame, held: pl.DataFrame | None) -> pl.DataFrame:
+    """The rows to write: the new ones and the held-back experiments' rows as they were."""
+    return written if held is None else pl.concat([written, held], how="diagonal_relaxed")
+
+
+def held_back(broken: pl.DataFrame) -> str:
+    """The held-back experiments and the broken metric models they use, for the UI."""
+    models = broken.group_by("experiment_id").agg(pl.col("metric_id").sort().str.join(", ")).sort("experiment_id")
+    return "; ".join(f"{r['experiment_id']} ({r['metric_id']})" for r in models.iter_rows(named=True)) or "none"
+
+
 @dg.asset(
     name="experiment_results",
     deps=[_model("metric_sufficient_stats")],
@@ -68,6 +112,7 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
     """Treatment-vs-control estimates, intervals and p-values per metric and as-of date (`main.experiment_results`)."""
     looks = look_dates(context)
     with warehouse.connect() as con:
+        broken = broken_metrics(con)
         recorded = history(
             con, "experiment_results",
             "select experiment_id, metric_id, treatment, as_of_date, information_fraction from main.experiment_results"
@@ -75,11 +120,13 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
         )  # fmt: skip
         later = history(con, "experiment_results", "select distinct experiment_id, as_of_date from main.experiment_results"
                         " where sequential_method = 'group_sequential' and as_of_date > ?", [looks[-1]])  # fmt: skip
-        results = experiment_results(read_frame(con, SUFFICIENT_STATS_QUERY), recorded)
+        later = None if later is None else not_held(later, broken)
+        results = experiment_results(not_held(read_frame(con, SUFFICIENT_STATS_QUERY), broken), recorded)
         in_range = pl.col("as_of_date").is_between(looks[0], looks[-1])
         recomputed = results.join(later, on=["experiment_id", "as_of_date"]) if later is not None else results.clear()
         written = pl.concat([results.filter(in_range), recomputed]).with_columns(provenance(context, data_watermark(con)))
-        replace_looks(con, RESULTS_SCHEMA, "experiment_results", written, looks, keys=later)
+        held = held_rows(con, "experiment_results", broken, looks)
+        replace_looks(con, RESULTS_SCHEMA, "experiment_results", with_held(written, held), looks, keys=later)
     latest = written.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
     return dg.MaterializeResult(
         metadata={
@@ -87,6 +134,7 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
             "looks": f"{looks[0]} to {looks[-1]}",
             "later_looks_recomputed": 0 if later is None else len(later),
             "experiments": written["experiment_id"].n_unique(),
+            "held_back_experiments": held_back(broken),
             "significant_at_latest_look": int(latest["is_significant"].fill_null(False).sum()),
             "latest_look": dg.MetadataValue.md(_markdown(latest)),
         }
@@ -104,12 +152,15 @@ def experiment_segment_results_asset(
     """Exploratory results per unit dimension and segment at each experiment's latest look
     (`main.experiment_segment_results`); never part of a decision."""
     with warehouse.connect() as con:
-        stats = read_frame(con, SEGMENT_STATS_QUERY)
+        broken = broken_metrics(con)
+        stats = not_held(read_frame(con, SEGMENT_STATS_QUERY), broken)
         results = segment_results(stats).with_columns(run_id=pl.lit(context.run.run_id))
-        replace_table(con, RESULTS_SCHEMA, "experiment_segment_results", results)
+        held = held_rows(con, "experiment_segment_results", broken)
+        replace_table(con, RESULTS_SCHEMA, "experiment_segment_results", with_held(results, held))
     return dg.MaterializeResult(
         metadata={
             "rows": len(results),
+            "held_back_experiments": held_back(broken),
             "segments": results.select("experiment_id", "dimension", "segment").n_unique(),
             "significant_exploratory_comparisons": int(results["is_significant"].fill_null(False).sum()),
         }
@@ -140,20 +191,27 @@ from marts.metric_sufficient_stats
 )
 def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Health checks per experiment and as-of date (`main.experiment_health`): sample ratio (overall and per day),
-    crossovers, pre-exposure imbalance, metric data, exposure traffic, quarantined raw rows."""
+    crossovers, pre-exposure imbalance, metric models, metric data, exposure traffic, quarantined raw rows."""
     looks = look_dates(context)
     with warehouse.connect() as con:
+        broken = broken_metrics(con)
         raw_counts = read_frame(con, "select * from marts.raw_row_counts")
         health = experiment_health(
             read_frame(con, "select * from marts.exposure_daily_counts"),
             read_frame(con, "select * from marts.exposure_summary"),
             read_frame(con, HEALTH_STATS_QUERY),
             raw_counts,
+            broken,
         ).filter(pl.col("as_of_date").is_between(looks[0], looks[-1]))
-        health = health.with_columns(provenance(context, data_watermark(con)))
-        replace_looks(con, RESULTS_SCHEMA, "experiment_health", health, looks)
+        # a held-back experiment gets only its failed metric_models check; its other checks stay as they were
+        failed = health.filter(pl.col("check_name") == "metric_models").join(broken, on="experiment_id", how="semi")
+        health = pl.concat([not_held(health, broken), failed]).with_columns(provenance(context, data_watermark(con)))
+        held = held_rows(con, "experiment_health", broken, looks)
+        held = None if held is None else held.filter(pl.col("check_name") != "metric_models")
+        replace_looks(con, RESULTS_SCHEMA, "experiment_health", with_held(health, held), looks)
     return dg.MaterializeResult(
         metadata={
+            "held_back_experiments": held_back(broken),
             **{f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail")},
             **{
                 f"raw_rows[{r['source_table']}]": f"{r['raw_rows']} = {r['clean_rows']} clean + {r['quarantined_rows']} quarantined"
@@ -173,25 +231,29 @@ def experiment_decisions_asset(context: dg.AssetExecutionContext, warehouse: War
     (`main.experiment_decisions`), for the looks of the partition and every later look whose results changed."""
     looks = look_dates(context)
     with warehouse.connect() as con:
+        broken = broken_metrics(con)
         results = read_frame(con, "select * from main.experiment_results where as_of_date >= ?", [looks[0]])
         health = read_frame(con, "select * from main.experiment_health where as_of_date >= ?", [looks[0]])
         changed = results.filter(pl.col("run_id") == context.run.run_id).select("experiment_id", "as_of_date").unique()
         decisions = experiment_decisions(results.join(changed, on=["experiment_id", "as_of_date"]), health)
         decisions = decisions.with_columns(provenance(context, data_watermark(con)))
-        replace_looks(con, RESULTS_SCHEMA, "experiment_decisions", decisions, looks, keys=changed)
+        held = held_rows(con, "experiment_decisions", broken, looks)
+        replace_looks(con, RESULTS_SCHEMA, "experiment_decisions", with_held(decisions, held), looks, keys=changed)
     latest = decisions.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
     return dg.MaterializeResult(
         metadata={
             "rows": len(decisions),
+            "held_back_experiments": held_back(broken),
             **{f"{r['experiment_id']}/{r['treatment']}": f"{r['decision']}: {r['reason']}" for r in latest.iter_rows(named=True)},
         }
     )
 
 
+# Each check's latest look: a held-back look has its metric_models check only, and the others show the look before.
 LATEST_HEALTH_QUERY = """
 select experiment_id, as_of_date, check_name, status, value, detail
 from main.experiment_health
-qualify as_of_date = max(as_of_date) over (partition by experiment_id)
+qualify as_of_date = max(as_of_date) over (partition by experiment_id, check_name)
 """
 
 
@@ -201,8 +263,8 @@ def health_check_name(experiment_id: str, check: str) -> str:
 
 
 def experiment_health_checks(experiment_ids: list[str]) -> dg.AssetChecksDefinition:
-    """One asset check on `experiment_health` per experiment and health check, from its latest look: a `fail`
-    fails with severity error, a `warn` with severity warn."""
+    """One asset check on `experiment_health` per experiment and health check, from the check's latest look: a
+    `fail` fails with severity error, a `warn` with severity warn."""
 
     @dg.multi_asset_check(
         specs=[

@@ -1,0 +1,27 @@
+{#- A metric model's rows as int_metric_measurements reads them (metric_measurement_sql): fails for every measurement
+    without a unit or a time, or whose value or denominator is not a finite number (a null one is allowed), and
+    errors when a column cannot be read as its type. Metric models are views, so a query error shows only when
+    every column is read: this filter reads them all, in one scan, so that a broken metric model fails here,
+    on its own, rather than in the union of every metric. Applies to metric models (models/metrics). -#}
+{% test measurements_are_readable(model, column_name=none) %}
+{%- if execute -%}
+    {%- set metric = metric_nodes() | selectattr('name', 'equalto', model.identifier) | first -%}
+    {%- if not metric -%}
+        {{ exceptions.raise_compiler_error(
+            "measurements_are_readable tests metric models (models/metrics), not " ~ model
+        ) }}
+    {%- endif %}
+with measurements as (
+    {{ metric_measurement_sql(metric, model) }}
+)
+
+select *
+from measurements
+where
+    unit_id is null
+    or measured_at is null
+    -- x * 0 is 0 for a finite x and NaN for an infinite one (or NaN); null for null, which is allowed
+    or not (value * 0 = 0)
+    or not (denominator * 0 = 0)
+{%- endif -%}
+{% endtest %}
