@@ -9,7 +9,7 @@ UI_PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test ui install prepare clean
+.PHONY: demo test test-slow ui install prepare clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,13 @@ prepare: $(INSTALLED)
 demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/verdict demo
 
-## test: run the test suite
+## test: run the test suite (all but the slow end-to-end runs)
 test: prepare
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-slow: the slow end-to-end runs (two launches on one instance, a killed run, broken metric models)
+test-slow: prepare
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 ## ui: the Dagster UI on http://$(UI_HOST):$(UI_PORT) (default 127.0.0.1:3000) with a persistent home in .dagster_home/
 ui: prepare $(DAGSTER_HOME)/dagster.yaml

@@ -106,7 +106,7 @@ def backfill(
 
 
 def _first_as_of_date() -> dt.date:
-    from pipelines.assets.analysis import AS_OF_DATES
+    from pipelines.assets.partitions import AS_OF_DATES
 
     return AS_OF_DATES.start.date()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.assets.analysis import (
-    AS_OF_DATES,
     experiment_decisions_asset,
     experiment_health_asset,
     experiment_results_asset,
@@ -13,6 +12,7 @@ from pipelines.assets.analysis import (
     experiment_health_checks,
 )
 from pipelines.assets.dbt import verdict_dbt_models
+from pipelines.assets.partitions import AS_OF_DATES
 from pipelines.assets.raw import raw_tables
 from pipelines.assets.registry import experiment_registry
 from pipelines.project import EXPERIMENTS_DIR, dbt_resource, verdict_dbt_project

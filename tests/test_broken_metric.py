@@ -163,6 +163,7 @@ def at(frame: pl.DataFrame, experiment: str, date: str) -> pl.DataFrame:
     return rows.sort(rows.columns, nulls_last=True)
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_the_other_experiments_get_their_looks(broken_night):
     before, after, catalogue, run, _ = broken_night
@@ -177,6 +178,7 @@ def test_the_other_experiments_get_their_looks(broken_night):
         assert health.filter(pl.col("check_name") == "metric_models")["status"].to_list() == ["pass"]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.parametrize("breakage", [CAST, BIND], ids=["query_time_cast", "no_such_column"])
 def test_an_experiment_using_a_broken_metric_is_held_back(broken_night, breakage):
@@ -196,6 +198,7 @@ def test_an_experiment_using_a_broken_metric_is_held_back(broken_night, breakage
     assert at(after["experiment_health"], experiment, BROKEN)["check_name"].to_list() == ["metric_models"]
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_the_broken_models_fail_their_checks_in_dagster(broken_night):
     *_, events = broken_night

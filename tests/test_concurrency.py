@@ -20,7 +20,7 @@ from pipelines.project import EXPERIMENTS_DIR
 from pipelines.registry.spec import load_specs
 from pipelines.warehouse import REPO_ROOT, WAREHOUSE_ENV
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 IN_PROCESS = "execution:\n  config:\n    in_process: {}\n"
 

@@ -80,7 +80,8 @@ def broken(*rows: tuple[str, str]) -> pl.DataFrame:
 def test_a_broken_metric_model_fails_only_the_experiments_that_use_it():
     days = pl.DataFrame({"experiment_id": ["exp", "exp", "other"], "as_of_date": [START, START, START]})
     health = metric_model_health(broken(("exp", "ratio_b"), ("exp", "ratio_a"), ("unlisted", "ratio_a")), days)
-    assert health.sort("experiment_id").select("experiment_id", "status", "value").rows() == [
+    health = health.sort("experiment_id")
+    assert health.select("experiment_id", "status", "value").rows() == [
         ("exp", "fail", 2.0), ("other", "pass", 0.0),
     ]  # fmt: skip
     assert "broken metric model" in health["detail"][0] and "ratio_a, ratio_b" in health["detail"][0]

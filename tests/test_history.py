@@ -129,6 +129,7 @@ def verdict(args: list[str], database: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_killed_run_started_again_gives_the_uninterrupted_results(histories):
     """The same warehouse as the history's first run: killed as it starts writing the looks, then run again."""
     _, before, _, _, database = histories

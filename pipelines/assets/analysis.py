@@ -21,13 +21,12 @@ from pipelines.analysis.decisions import experiment_decisions
 from pipelines.analysis.health import CHECKS, experiment_health
 from pipelines.analysis.results import SEGMENT_STATS_QUERY, SUFFICIENT_STATS_QUERY, experiment_results, segment_results
 from pipelines.assets.dbt import verdict_dbt_models
+from pipelines.assets.partitions import AS_OF_DATES
 from pipelines.project import code_version
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import read_frame, replace_looks, replace_table, table_exists
 
 RESULTS_SCHEMA = "main"
-# One partition per as-of date; the last one is yesterday (UTC), the last complete day.
-AS_OF_DATES = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
 # Every statistics asset: in the analysis group, written with Polars into DuckDB, inside the one-writer pool.
 ANALYSIS = {"group_name": "analysis", "kinds": {"polars", "duckdb"}, "pool": "duckdb"}
 HISTORY = {**ANALYSIS, "partitions_def": AS_OF_DATES, "backfill_policy": dg.BackfillPolicy.single_run()}
