@@ -43,3 +43,12 @@ def test_registry_feeds_dbt_and_dbt_feeds_statistics(manifest):
 def test_manifest_is_prepared(manifest):
     assert manifest == verdict_dbt_project.manifest_path
     assert manifest.exists()
+
+
+def test_a_run_can_ask_the_dbt_build_for_a_full_refresh(manifest):
+    from pipelines.definitions import defs
+
+    job = defs.resolve_job_def("nightly_analysis")
+    config = dg.validate_run_config(job, {"ops": {"verdict_dbt_models": {"config": {"full_refresh": True}}}})
+    assert config["ops"]["verdict_dbt_models"]["config"] == {"full_refresh": True}
+    assert dg.validate_run_config(job, {})["ops"]["verdict_dbt_models"]["config"] == {"full_refresh": False}
