@@ -10,7 +10,19 @@
 -- Each unit carries its pre-exposure covariate x (CUPED), turned into a value the same way: it adds x and x^2 when
 -- it enters, and x times every change of its value to the cross sum.
 -- Ratio metrics also track the unit's denominator d: its changes, d^2, value x d and d x x (null otherwise).
-{{ config(materialized='table') }}
+--
+-- Incremental: a run recomputes the changes from its scope start (see macros/incremental.sql) on: those of the
+-- units entering from then on, or with daily values from then on (from their whole history: a running value needs
+-- the earlier days). Earlier changes depend on nothing that can still change, except for winsorized metrics,
+-- whose caps move with each day's data and which are recomputed whole. Units that became crossovers are dropped.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_where',
+    incremental_predicates=[
+        '(change_date >= ' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET') ~ ' or is_winsorized)'
+    ],
+    post_hook="{{ delete_crossover_units() }}",
+) }}
 
 with units as (
     select
@@ -33,12 +45,26 @@ with units as (
         case
             when unit_metrics.analysis_type = 'ratio' then
                 {{ metric_unit_value('0.0', 'caps.denominator_cap_lower', 'caps.denominator_cap_upper') }}
-        end as initial_denominator
+        end as initial_denominator,
+        coalesce(unit_metrics.winsorize_lower, unit_metrics.winsorize_upper) is not null as is_winsorized
     from {{ ref('int_unit_metrics') }} as unit_metrics
     left join {{ ref('int_metric_caps') }} as caps
         on
             unit_metrics.experiment_id = caps.experiment_id
             and unit_metrics.metric_id = caps.metric_id
+    {% if is_incremental() %}
+        where
+            unit_metrics.entry_date >= {{ incremental_scope_start() }}
+            or coalesce(unit_metrics.winsorize_lower, unit_metrics.winsorize_upper) is not null
+            or exists (
+                select 1 from {{ ref('int_unit_metric_daily') }} as recent
+                where
+                    recent.experiment_id = unit_metrics.experiment_id
+                    and recent.unit_id = unit_metrics.unit_id
+                    and recent.metric_id = unit_metrics.metric_id
+                    and recent.measured_date >= {{ incremental_scope_start() }}
+            )
+    {% endif %}
 ),
 
 daily as (
@@ -80,6 +106,7 @@ running_values as (
         metric_id,
         measured_date,
         covariate,
+        is_winsorized,
         {{ metric_unit_value('raw_value') }} as value_after,
         coalesce(lag({{ metric_unit_value('raw_value') }}) over unit_history, initial_value) as value_before,
         case
@@ -116,6 +143,7 @@ windowed_entries as (
         units.entry_date,
         units.has_history,
         units.covariate,
+        units.is_winsorized,
         {{ metric_unit_value('coalesce(window_totals.window_value, 0)') }} as window_value,
         case when units.analysis_type = 'ratio' then {{ metric_unit_value(
             'coalesce(window_totals.window_denominator, 0)', 'denominator_cap_lower', 'denominator_cap_upper'
@@ -128,65 +156,79 @@ windowed_entries as (
             and units.metric_id = window_totals.metric_id
     where units.window_days is not null
 )
+,
+
+changes as (
+    select
+        experiment_id,
+        unit_id,
+        variant,
+        metric_id,
+        is_winsorized,
+        entry_date as change_date,
+        1 as units_entering,
+        case when has_history then 0 else 1 end as units_without_history,
+        initial_value as value_change,
+        initial_value * initial_value as square_change,
+        covariate as covariate_change,
+        covariate * covariate as covariate_square_change,
+        covariate * initial_value as cross_change,
+        initial_denominator as denominator_change,
+        initial_denominator * initial_denominator as denominator_square_change,
+        initial_value * initial_denominator as value_denominator_change,
+        covariate * initial_denominator as denominator_covariate_change
+    from units
+    where window_days is null
+
+    union all
+
+    select
+        experiment_id,
+        unit_id,
+        variant,
+        metric_id,
+        is_winsorized,
+        measured_date as change_date,
+        0 as units_entering,
+        0 as units_without_history,
+        value_after - value_before as value_change,
+        value_after * value_after - value_before * value_before as square_change,
+        0.0 as covariate_change,
+        0.0 as covariate_square_change,
+        covariate * (value_after - value_before) as cross_change,
+        denominator_after - denominator_before as denominator_change,
+        denominator_after * denominator_after - denominator_before * denominator_before as denominator_square_change,
+        value_after * denominator_after - value_before * denominator_before as value_denominator_change,
+        covariate * (denominator_after - denominator_before) as denominator_covariate_change
+    from running_values
+
+    union all
+
+    select
+        experiment_id,
+        unit_id,
+        variant,
+        metric_id,
+        is_winsorized,
+        entry_date as change_date,
+        1 as units_entering,
+        case when has_history then 0 else 1 end as units_without_history,
+        window_value as value_change,
+        window_value * window_value as square_change,
+        covariate as covariate_change,
+        covariate * covariate as covariate_square_change,
+        covariate * window_value as cross_change,
+        window_denominator as denominator_change,
+        window_denominator * window_denominator as denominator_square_change,
+        window_value * window_denominator as value_denominator_change,
+        covariate * window_denominator as denominator_covariate_change
+    from windowed_entries
+)
 
 select
-    experiment_id,
-    unit_id,
-    variant,
-    metric_id,
-    entry_date as change_date,
-    1 as units_entering,
-    case when has_history then 0 else 1 end as units_without_history,
-    initial_value as value_change,
-    initial_value * initial_value as square_change,
-    covariate as covariate_change,
-    covariate * covariate as covariate_square_change,
-    covariate * initial_value as cross_change,
-    initial_denominator as denominator_change,
-    initial_denominator * initial_denominator as denominator_square_change,
-    initial_value * initial_denominator as value_denominator_change,
-    covariate * initial_denominator as denominator_covariate_change
-from units
-where window_days is null
-
-union all
-
-select
-    experiment_id,
-    unit_id,
-    variant,
-    metric_id,
-    measured_date as change_date,
-    0 as units_entering,
-    0 as units_without_history,
-    value_after - value_before as value_change,
-    value_after * value_after - value_before * value_before as square_change,
-    0.0 as covariate_change,
-    0.0 as covariate_square_change,
-    covariate * (value_after - value_before) as cross_change,
-    denominator_after - denominator_before as denominator_change,
-    denominator_after * denominator_after - denominator_before * denominator_before as denominator_square_change,
-    value_after * denominator_after - value_before * denominator_before as value_denominator_change,
-    covariate * (denominator_after - denominator_before) as denominator_covariate_change
-from running_values
-
-union all
-
-select
-    experiment_id,
-    unit_id,
-    variant,
-    metric_id,
-    entry_date as change_date,
-    1 as units_entering,
-    case when has_history then 0 else 1 end as units_without_history,
-    window_value as value_change,
-    window_value * window_value as square_change,
-    covariate as covariate_change,
-    covariate * covariate as covariate_square_change,
-    covariate * window_value as cross_change,
-    window_denominator as denominator_change,
-    window_denominator * window_denominator as denominator_square_change,
-    window_value * window_denominator as value_denominator_change,
-    covariate * window_denominator as denominator_covariate_change
-from windowed_entries
+    changes.*,
+    {{ events_and_assignments_logged_through() }} as logged_through_at
+from changes
+{% if is_incremental() %}
+    where changes.change_date >= {{ incremental_scope_start() }} or changes.is_winsorized
+{% endif %}
