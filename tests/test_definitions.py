@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import dagster as dg
 
@@ -52,3 +53,17 @@ def test_a_run_can_ask_the_dbt_build_for_a_full_refresh(manifest):
     config = dg.validate_run_config(job, {"ops": {"verdict_dbt_models": {"config": {"full_refresh": True}}}})
     assert config["ops"]["verdict_dbt_models"]["config"] == {"full_refresh": True}
     assert dg.validate_run_config(job, {})["ops"]["verdict_dbt_models"]["config"] == {"full_refresh": False}
+
+
+def test_old_invocation_folders_are_pruned(tmp_path):
+    from pipelines.assets.dbt import prune_invocation_targets
+
+    for i in range(5):
+        folder = tmp_path / f"verdict_dbt_models-run{i}-abc"
+        folder.mkdir()
+        os.utime(folder, (1_000_000 + i, 1_000_000 + i))
+    (tmp_path / "manifest.json").write_text("{}")
+    deleted = prune_invocation_targets(tmp_path, keep=2)
+    assert sorted(p.name for p in deleted) == [f"verdict_dbt_models-run{i}-abc" for i in range(3)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "verdict_dbt_models-run3-abc",
+                                                          "verdict_dbt_models-run4-abc"]  # fmt: skip

@@ -11,8 +11,10 @@ and several `--select`s are a union in dbt, so a build narrows the selection wit
 """
 
 import json
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -26,6 +28,7 @@ from pipelines.resources import WarehouseResource
 METRICS_PATH = "models/metrics/"
 BUILT = ("model", "seed", "snapshot")  # the nodes `dbt build` materialises
 FAILED = ("error", "fail")  # run result statuses of a node that failed (a warning does not)
+KEPT_INVOCATIONS = 20  # dbt artifacts of the last ten nights' two builds stay in dbt_project/target for debugging
 
 
 class VerdictTranslator(DagsterDbtTranslator):
@@ -160,6 +163,16 @@ def second_build_indirect_selection(context: dg.AssetExecutionContext) -> str | 
     return None if any(s.asset_key in selected and s.key not in checks for s in specs) else "buildable"
 
 
+def prune_invocation_targets(target: Path, keep: int = KEPT_INVOCATIONS) -> list[Path]:
+    """Delete all but the newest `keep` invocation folders (dagster-dbt writes one per dbt command, with its
+    artifacts, and never deletes them); return the deleted ones."""
+    folders = sorted((p for p in target.glob(f"{verdict_dbt_models.op.name}-*") if p.is_dir()),
+                     key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
+    for folder in folders[keep:]:
+        shutil.rmtree(folder, ignore_errors=True)
+    return folders[keep:]
+
+
 def load_manifest() -> dict[str, Any]:
     """The prepared dbt manifest, as the assets were defined from it."""
     return json.loads(verdict_dbt_project.manifest_path.read_text())
@@ -217,3 +230,4 @@ def verdict_dbt_models(
     if not context.is_subset:  # a build of part of the project does not vouch for the rest
         with warehouse.connect() as con:
             record_build(con, build, full_refresh=full_refresh)
+    prune_invocation_targets(Path(verdict_dbt_project.target_path))
