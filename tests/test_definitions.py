@@ -55,8 +55,10 @@ def test_a_run_can_ask_the_dbt_build_for_a_full_refresh(manifest):
     assert dg.validate_run_config(job, {})["ops"]["verdict_dbt_models"]["config"] == {"full_refresh": False}
 
 
-def test_old_invocation_folders_are_pruned(tmp_path):
-    from pipelines.assets.dbt import prune_invocation_targets
+def test_old_invocation_folders_are_pruned(tmp_path, manifest):
+    from pipelines.assets.dbt import TARGET_DIR, prune_invocation_targets
+
+    assert manifest.parent == TARGET_DIR  # the dbt asset prunes where dbt writes
 
     for i in range(5):
         folder = tmp_path / f"verdict_dbt_models-run{i}-abc"

@@ -28,6 +28,7 @@ from pipelines.resources import WarehouseResource
 METRICS_PATH = "models/metrics/"
 BUILT = ("model", "seed", "snapshot")  # the nodes `dbt build` materialises
 FAILED = ("error", "fail")  # run result statuses of a node that failed (a warning does not)
+TARGET_DIR = verdict_dbt_project.project_dir / verdict_dbt_project.target_path  # where dbt writes its artifacts
 KEPT_INVOCATIONS = 20  # dbt artifacts of the last ten nights' two builds stay in dbt_project/target for debugging
 
 
@@ -230,4 +231,4 @@ def verdict_dbt_models(
     if not context.is_subset:  # a build of part of the project does not vouch for the rest
         with warehouse.connect() as con:
             record_build(con, build, full_refresh=full_refresh)
-    prune_invocation_targets(Path(verdict_dbt_project.target_path))
+    prune_invocation_targets(TARGET_DIR)
