@@ -89,14 +89,22 @@ def test_non_inferiority_relative_and_absolute_margins(direction: str) -> None:
     sign = 1 if direction == "increase" else -1
     rel = one(pair("m", n, m1, sd, n, m2, sd, preferred_direction=direction, non_inferiority_margin=margin))
     ab = one(pair("m", n, m1, sd, n, m2, sd, preferred_direction=direction, non_inferiority_margin_absolute=margin * m1))
+    plug_in = one(
+        pair("m", n, m1, sd, n, m2, sd, preferred_direction=direction, non_inferiority_margin=margin),
+        non_inferiority="plug_in",
+    )
     se = math.sqrt(2 * sd**2 / n)
     null = -sign * margin * m1
     z = (m2 - m1 - null) / se
     want = st.norm.sf(z) if sign == 1 else st.norm.cdf(z)
-    for r in (rel, ab):
+    # the ratio test of a relative margin: mu_t - (1 -/+ m) mu_c with its own variance (Hauschke et al. 1999)
+    theta0 = 1 - sign * margin
+    ratio_z = (m2 - theta0 * m1) / math.sqrt(sd**2 / n + theta0**2 * sd**2 / n)
+    want_ratio = st.norm.sf(ratio_z) if sign == 1 else st.norm.cdf(ratio_z)
+    for r, expected in ((rel, want_ratio), (ab, want), (plug_in, want)):
         assert r["null_hypothesis"] == pytest.approx(null, rel=1e-12)
-        assert r["p_value"] == pytest.approx(want, rel=1e-9)
-        assert r["is_significant"] == (want < 0.05)
+        assert r["p_value"] == pytest.approx(expected, rel=1e-9)
+        assert r["is_significant"] == (expected < 0.05)
         assert r["is_significant_preferred"] == r["is_significant"]
         # the margin plays the MDE role: n_t = ceil(((z_a + z_b)/(m mu))^2 * 2 var_c), total 2 n_t
         n_t = math.ceil(((st.norm.ppf(0.95) + st.norm.ppf(0.8)) / (margin * m1)) ** 2 * 2 * sd**2)
@@ -104,6 +112,9 @@ def test_non_inferiority_relative_and_absolute_margins(direction: str) -> None:
         # deterioration is against 0, not the margin
         zd = (m2 - m1) / se
         assert r["deterioration_p_value"] == pytest.approx(st.norm.cdf(zd) if sign == 1 else st.norm.sf(zd), rel=1e-9)
+    # the relative (Fieller) interval excludes 1 -/+ m exactly when the ratio test rejects
+    bound = rel["relative_ci_lower"] if sign == 1 else rel["relative_ci_upper"]
+    assert (sign * (bound + sign * margin) > 0) == rel["is_significant"]
 
 
 def test_negative_control_mean_keeps_margin_on_the_unwanted_side() -> None:
@@ -175,8 +186,7 @@ def test_spot1_reports_one_sided_rows_two_sided_at_twice_alpha() -> None:
         assert r["adjusted_alpha"] == pytest.approx(0.10) and r["alternative"] == "two-sided"
         q = st.norm.ppf(1 - 0.10 / 2)  # = one-sided z_{1-alpha}
         assert (r["ci_lower"], r["ci_upper"]) == pytest.approx((r["estimate"] - q * r["std_error"], r["estimate"] + q * r["std_error"]))
-        z = (r["estimate"] - r["null_hypothesis"]) / r["std_error"]
-        assert r["p_value"] == pytest.approx(2 * st.norm.sf(abs(z)), rel=1e-9)
+        assert r["p_value"] == pytest.approx(2 * st.norm.sf(abs(r["statistic"])), rel=1e-9)
         assert r["adjusted_power"] == pytest.approx(1 - 0.2 / 3)  # two guardrails
     assert by["guard_up"]["is_significant_preferred"] and by["guard_up"]["is_significant"]
     down = by["guard_down"]
@@ -225,9 +235,13 @@ def test_one_sided_and_nim_reject_at_nominal_rate(hyp: dict, delta: float, metho
     assert (out["status"] == "ok").all()
     lo, hi = _band(k, 0.05)
     assert lo <= out["is_significant"].mean() <= hi
-    # the one-sided interval excludes the null value exactly when significant
-    null = out["null_hypothesis"]
-    excludes = (out["ci_lower"] > null) if hyp["preferred_direction"] == "increase" else (out["ci_upper"] < null)
+    # the one-sided interval excludes the null value exactly when significant: the relative (Fieller) interval
+    # for a relative margin (tested as a ratio), the absolute interval otherwise
+    if "non_inferiority_margin" in hyp:
+        null, lower, upper = -hyp["non_inferiority_margin"], out["relative_ci_lower"], out["relative_ci_upper"]
+    else:
+        null, lower, upper = out["null_hypothesis"], out["ci_lower"], out["ci_upper"]
+    excludes = (lower > null) if hyp["preferred_direction"] == "increase" else (upper < null)
     assert (excludes == out["is_significant"]).all()
 
 

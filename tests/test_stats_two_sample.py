@@ -89,11 +89,18 @@ def test_z_test_matches_hand_computation() -> None:
     assert r["p_value"] == pytest.approx(2 * st.norm.sf(abs(z)), rel=1e-10)
     assert (r["ci_lower"], r["ci_upper"]) == pytest.approx((0.5 - q * se, 0.5 + q * se), rel=1e-12)
     assert r["relative_estimate"] == pytest.approx(0.05, rel=1e-12)
-    # default relative interval: delta method, var = s2^2/(m1^2 n2) + s1^2 m2^2/(m1^4 n1) (Deng et al. 2018)
+    # default relative interval: Fieller's, the ratios r with (m2 - r m1)^2 <= q^2 (s2^2/n2 + r^2 s1^2/n1), minus 1
+    ends = np.roots([m1**2 - q**2 * s1**2 / n1, -2 * m1 * m2, m2**2 - q**2 * s2**2 / n2])
+    assert (r["relative_ci_lower"], r["relative_ci_upper"]) == pytest.approx(tuple(sorted(ends - 1)), rel=1e-9)
+    assert r["relative_p_value"] == r["p_value"]  # the interval excludes 0 exactly when the test rejects
+    # delta method: var = s2^2/(m1^2 n2) + s1^2 m2^2/(m1^4 n1) (Deng et al. 2018), with its own p-value
+    delta = compare(frame([group("control", n1, *from_moments(n1, m1, s1)), group("b", n2, *from_moments(n2, m2, s2))]),
+                    relative_method="delta").row(0, named=True)  # fmt: skip
     rel_se = math.sqrt(s2**2 / (m1**2 * n2) + s1**2 * m2**2 / (m1**4 * n1))
-    assert (r["relative_ci_lower"], r["relative_ci_upper"]) == pytest.approx(
+    assert (delta["relative_ci_lower"], delta["relative_ci_upper"]) == pytest.approx(
         (0.05 - q * rel_se, 0.05 + q * rel_se), rel=1e-12
     )
+    assert delta["relative_p_value"] == pytest.approx(2 * st.norm.sf(0.05 / rel_se), rel=1e-10)
     simple = compare(frame([group("control", n1, *from_moments(n1, m1, s1)), group("b", n2, *from_moments(n2, m2, s2))]),
                      relative_method="simple").row(0, named=True)  # fmt: skip
     assert (simple["relative_ci_lower"], simple["relative_ci_upper"]) == pytest.approx(

@@ -35,15 +35,20 @@ from pipelines.stats.hypotheses import (
 )
 from pipelines.stats.hypotheses import p_value as hypothesis_p_value
 from pipelines.stats.ratio import metric_group_moments
-from pipelines.stats.relative import DELTA, RELATIVE_METHODS, delta_relative_variance
+from pipelines.stats.relative import DELTA, FIELLER, RELATIVE_METHODS, delta_relative_variance, fieller_interval
+from pipelines.stats.variance_reduction import CONFIDENCE as CONFIDENCE_CUPED
+from pipelines.stats.variance_reduction import CONVENTIONS as CUPED_CONVENTIONS
 from pipelines.stats.variance_reduction import cuped_group_moments
 from pipelines.stats.multiple_testing import (
     BONFERRONI,
     CORRECTIONS,
     NONE,
+    RISK_AWARE_CORRECTIONS,
     SPOT_1_BONFERRONI,
     STEPWISE,
+    DESIGN_COLUMNS,
     adjusted_power,
+    design_counts,
     family_index,
     family_sizes,
     normalise_correction,
@@ -72,7 +77,13 @@ from pipelines.stats.two_sample import METHOD_ALIASES, T, Z, relative_interval, 
 
 OK = "ok"
 # Per-group moments computed before pairing (ratio metrics, CUPED): used instead of the moments of n, sum, sum_sq.
-GROUP_MOMENTS = ("group_mean", "group_variance", "group_problem", "unadjusted_mean", "unadjusted_variance")
+GROUP_MOMENTS = (
+    "group_mean", "group_variance", "group_problem", "unadjusted_mean", "unadjusted_variance", "group_adjusted",
+)  # fmt: skip
+RATIO_TEST, PLUG_IN = "ratio", "plug_in"  # how a relative non-inferiority margin is tested (see `analyse`)
+NON_INFERIORITY_TESTS = (RATIO_TEST, PLUG_IN)
+# A control mean within this share of its values' root mean square is zero up to the rounding of its sums.
+MEAN_NOISE = 1e-10
 COVARIATE = "cov_sum"
 ROLE = "role"  # optional: success, guardrail or deterioration (tested for harm only)
 DETERIORATION_ONLY = "deterioration"
@@ -81,8 +92,10 @@ REQUIRED = ("experiment_id", "metric_id", "as_of_date", "variant", "is_control",
 SIDES = ("n", "sum", "sum_sq")
 OUTPUT = (
     "control", "treatment", "metric_type", "method", "n_control", "n_treatment", "mean_control", "mean_treatment",
-    "estimate", "std_error", "ci_lower", "ci_upper", "relative_estimate", "relative_ci_lower", "relative_ci_upper",
+    "estimate", "std_error", "statistic", "ci_lower", "ci_upper", "ci_level", "relative_estimate",
+    "relative_ci_lower", "relative_ci_upper", "relative_p_value",
     "p_value", "alpha", "adjusted_alpha", "adjusted_p_value", "adjusted_ci_lower", "adjusted_ci_upper",
+    "adjusted_ci_level",
     "is_significant", "powered_effect", "null_hypothesis", "preference", "alternative", "adjusted_power",
     "required_sample_size", "is_significant_preferred", "deterioration_p_value", "deterioration_adjusted_alpha",
     "is_deteriorating", "status", "status_reason",
@@ -117,7 +130,7 @@ def pair_variants(stats: pl.DataFrame) -> pl.DataFrame:
     if missing:
         raise ValueError(f"compare: missing input columns {missing}")
     key = comparison_key(stats)
-    options = [c for c in ("alpha", "method", ROLE) if c in stats.columns]
+    options = [c for c in ("alpha", "method", ROLE, *DESIGN_COLUMNS) if c in stats.columns]
     hypothesis = [c for c in HYPOTHESIS_COLUMNS if c in stats.columns]
     sides = [*SIDES, *(c for c in GROUP_MOMENTS if c in stats.columns)]
     is_control = pl.col("is_control").fill_null(False)
@@ -236,33 +249,49 @@ def analyse(
     correction: str = BONFERRONI,
     powered_effect: str = CLOSED_FORM,
     deterioration_alpha: float | None = None,
-    relative_method: str = DELTA,
+    relative_method: str = FIELLER,
+    non_inferiority: str = RATIO_TEST,
 ) -> pl.DataFrame:
     """Z / Welch t test of every comparison row under its own hypothesis, corrected within `family`.
 
     `pairs` has one row per comparison: `n_`, `sum_`, `sum_sq_` + `control`/`treatment` and `metric_type`,
-    optionally per row `alpha`, `method`, `pairing_problem` and the hypothesis columns of
+    optionally per row `alpha`, `method`, `pairing_problem`, the hypothesis columns of
     `pipelines.stats.hypotheses` (`preferred_direction`, `non_inferiority_margin[_absolute]`,
-    `minimum_detectable_effect[_absolute]`). Output: the input's key columns and OUTPUT.
+    `minimum_detectable_effect[_absolute]`, `alternative`) and the design counts of
+    `pipelines.stats.multiple_testing.DESIGN_COLUMNS`. Output: the input's key columns and OUTPUT.
 
-    `correction`: `bonferroni` (default), `holm`, `benjamini-hochberg` (`bh`), `spot-1-bonferroni` or `none`
-    (see `pipelines.stats.multiple_testing`). `deterioration_alpha` (default: each row's alpha) is the level of
-    the deterioration tests, Bonferroni-corrected over the rows with a preferred direction in the family (not
-    corrected with `none`).
+    `correction`: `bonferroni` (default), `holm`, `benjamini-hochberg` (`bh`), `risk-aware`, `spot-1-bonferroni`
+    or `none` (see `pipelines.stats.multiple_testing`). `deterioration_alpha` (default: each row's alpha) is the
+    level of the deterioration tests, Bonferroni-corrected over the family's metrics with a preferred direction x
+    treatments (the design's counts when given; not corrected with `none`).
+
+    `relative_method`: `fieller` (default: the Fieller interval of mean_t / mean_c - 1, which excludes the null
+    exactly when the row's test rejects), `delta` (gbstats 0.8.0: delta-method interval and its own p-value in
+    `relative_p_value`) or `simple` (spotify-confidence: the absolute interval over the control mean).
+    `non_inferiority`: how a relative margin m is tested: `ratio` (default; H0 mu_t <= (1 - m) mu_c tested with
+    the variance v_t/n_t + (1 - m)^2 v_c/n_c, Hauschke, Kieser & Hothorn 1999, so the estimated control mean's
+    uncertainty counts) or `plug_in` (spotify-confidence: the margin m times the estimated control mean taken as
+    known).
 
     Hypothesis columns of the output:
-    - `null_hypothesis`: absolute null value of delta (0, or -/+ margin on non-inferiority rows);
+    - `null_hypothesis`: absolute null value of delta (0, or -/+ margin on non-inferiority rows; for a relative
+      margin the estimated control mean times the margin);
+    - `statistic`: the row's standardised test statistic (z or t) of its null hypothesis;
     - `preference`: the metric's `increase` / `decrease` / `two-sided` (spotify-confidence's PREFERENCE);
     - `alternative`: the test reported, `two-sided` / `greater` / `less` (two-sided for every row under
       spot-1-bonferroni, whose one-sided rows are tested two-sided at 2 alpha as the library does; `alpha`
       stays the input alpha, `adjusted_alpha` carries the doubling). One-sided intervals have an infinite end;
+    - `ci_level`, `adjusted_ci_level`: the confidence level of `ci_*` and `adjusted_ci_*` (and of the relative
+      interval, which shares `ci_level`), one- or two-sided as `alternative` says;
+    - `relative_p_value`: the p-value that matches the relative interval (delta method: its own test; otherwise
+      the row's test, `p_value`);
     - `adjusted_power`: power used for `powered_effect` and `required_sample_size`;
     - `required_sample_size`: units over control + this treatment (spotify-confidence, current split) for the
       row's minimum detectable effect, or for its margin on non-inferiority rows; null without either, and on
       t-test rows (as `powered_effect`);
     - `is_significant_preferred`: significant AND the estimate on the preferred side of the null value
-      (superiority / non-inferiority shown); differs from `is_significant` only for spot-1 rows whose two-sided
-      test rejects on the wrong side; null for rows without a preferred direction;
+      (superiority / non-inferiority shown); differs from `is_significant` for two-sided tests that reject on
+      the wrong side; null for rows without a preferred direction;
     - `deterioration_p_value`, `deterioration_adjusted_alpha`, `is_deteriorating`: one-sided test of a move
       against the preferred direction (against 0); null for rows without a preferred direction.
     Degenerate rows never raise: the columns they void are null and `status` names the problem.
@@ -275,6 +304,8 @@ def analyse(
         raise ValueError(f"compare: power must lie in (0, 1), got {power}")
     if relative_method not in RELATIVE_METHODS:
         raise ValueError(f"compare: relative_method must be one of {RELATIVE_METHODS}, got {relative_method!r}")
+    if non_inferiority not in NON_INFERIORITY_TESTS:
+        raise ValueError(f"compare: non_inferiority must be one of {NON_INFERIORITY_TESTS}, got {non_inferiority!r}")
     if deterioration_alpha is not None and not 0 < deterioration_alpha < 1:
         raise ValueError(f"compare: deterioration_alpha must lie in (0, 1), got {deterioration_alpha}")
     if powered_effect not in POWERED_EFFECT_CONVENTIONS:
@@ -286,6 +317,8 @@ def analyse(
     size = pairs.height
     ids = family_index(pairs, fam) if correction != NONE else np.zeros(size, np.int64)
     spot1 = correction == SPOT_1_BONFERRONI
+    risk_aware = correction in RISK_AWARE_CORRECTIONS
+    design = design_counts(pairs)
 
     metric_type = pairs.get_column("metric_type")
     binary = (metric_type == PROPORTION).fill_null(False).to_numpy()
@@ -315,24 +348,33 @@ def analyse(
         if precomputed:  # ratio metrics and CUPED: moments of the (linearised or adjusted) statistic per group
             m_c, v_c = _floats(pairs, "group_mean_control"), _floats(pairs, "group_variance_control")
             m_t, v_t = _floats(pairs, "group_mean_treatment"), _floats(pairs, "group_variance_treatment")
+            u_c, u_t = _floats(pairs, "unadjusted_mean_control"), _floats(pairs, "unadjusted_mean_treatment")
+            u_c, u_t = np.where(np.isnan(u_c), m_c, u_c), np.where(np.isnan(u_t), m_t, u_t)
+            scale_c = np.sqrt(np.abs(_floats(pairs, "unadjusted_variance_control")) + u_c * u_c)
+            scale_c = np.where(np.isnan(scale_c), np.sqrt(np.abs(v_c) + m_c * m_c), scale_c)
             group_problem = (
                 pairs.get_column("group_problem_control").is_not_null()
                 | pairs.get_column("group_problem_treatment").is_not_null()
             ).to_numpy()
             known_type = known_type | (metric_type == RATIO).fill_null(False).to_numpy()
-            binary = binary & ~np.isfinite(m_c + m_t + v_c + v_t)  # adjusted proportions are tested as means
+            adjusted = pairs.get_column("group_adjusted_treatment").fill_null(False).to_numpy()
+            binary = binary & ~adjusted  # CUPED-adjusted proportions are tested as means
         else:
             m_c, v_c = moments(n_c, s_c, q_c, binary)
             m_t, v_t = moments(n_t, s_t, q_t, binary)
+            u_c, u_t = m_c, m_t
+            scale_c = np.sqrt(np.abs(q_c / n_c))
             group_problem = np.zeros(size, bool)
         missing_control, multiple_controls, mismatched = _pairing_problems(pairs)
         sums_impossible = (
             np.zeros(size, bool) if precomputed
             else impossible(n_t, s_t, q_t, binary) | impossible(n_c, s_c, q_c, binary) & ~missing_control
         )  # fmt: skip
+        # a control mean that is zero up to the rounding of its sums is zero (no relative effect, no relative margin)
+        zero_control_mean = np.abs(m_c) <= MEAN_NOISE * scale_c
         hypothesis_problem = hyp.problem
         if hyp.present:
-            zero_mean_margin = flag_zero_mean_margin(hyp, m_c) & ~hyp.problem
+            zero_mean_margin = ~np.isnan(hyp.margin) & zero_control_mean & ~hyp.problem
             hypothesis_problem = hyp.problem | zero_mean_margin
         code = _status_codes(
             [
@@ -344,7 +386,7 @@ def analyse(
                 ("invalid_hypothesis", hypothesis_problem),
                 ("insufficient_sample", (n_c < 2) | (n_t < 2)),
                 ("zero_variance", (v_c == 0) & (v_t == 0)),
-                ("zero_control_mean", m_c == 0),
+                ("zero_control_mean", zero_control_mean),
             ],
             size,
         )  # fmt: skip
@@ -368,14 +410,26 @@ def analyse(
         row_alpha = np.where(direction != 0, 2.0 * alphas, alphas) if spot1 and directional else alphas
         q_row = quantile(row_alpha, df, is_t, alternative)
         ci_lower, ci_upper = interval(estimate, se, q_row, alternative)
-        p_value = hypothesis_p_value((estimate - null if hyp.present else estimate) / se, df, is_t, alternative)
+        statistic = (estimate - null if hyp.present else estimate) / se
+        ratio_rows = (~np.isnan(hyp.margin) & guardrail & ~zero_control_mean) if hyp.present else None
+        if non_inferiority == RATIO_TEST and ratio_rows is not None and ratio_rows.any():
+            # H0 mu_t <= theta0 mu_c (increase) with theta0 = 1 + null / mu_c = 1 -/+ m: the difference
+            # mu_t - theta0 mu_c has variance v_t/n_t + theta0^2 v_c/n_c (Hauschke, Kieser & Hothorn 1999)
+            theta0 = 1.0 + null / m_c
+            ratio_se = np.sqrt(v_t / n_t + theta0 * theta0 * v_c / n_c)
+            statistic = np.where(ratio_rows & inference_ok, (m_t - theta0 * m_c) / ratio_se, statistic)
+            if is_t.any():
+                df = np.where(ratio_rows & is_t, welch_df(theta0 * theta0 * v_c, n_c, v_t, n_t), df)
+        p_value = hypothesis_p_value(statistic, df, is_t, alternative)
 
         if correction in STEPWISE:
             step = stepwise(pairs, fam, p_value, row_alpha, correction, ids=ids)
             adjusted_alpha, adjusted_p, significant = step.threshold, step.adjusted_p, step.significant
             interval_alpha, power_alpha = step.interval_alpha, row_alpha / step.m
         else:
-            m = family_sizes(pairs, fam, correction, guardrail=guardrail, uncounted=uncounted, ids=ids)
+            m = family_sizes(
+                pairs, fam, correction, guardrail=guardrail, uncounted=uncounted, ids=ids, design=design
+            )
             adjusted_alpha = row_alpha / m
             adjusted_p = np.minimum(p_value * m, 1.0)
             significant = None  # p < adjusted_alpha, evaluated on the output columns below
@@ -386,10 +440,12 @@ def analyse(
         # Powered effect and required sample size: z rows, at the (Bonferroni-)adjusted alpha of the row's test
         # and the adjusted power; on z rows the adjusted critical value is z_a when the interval level is it.
         adj_power = float(power)
-        if spot1:
-            adj_power = adjusted_power(pairs, fam, correction, power, guardrail=guardrail, uncounted=uncounted, ids=ids)
+        if risk_aware:
+            adj_power = adjusted_power(
+                pairs, fam, correction, power, guardrail=guardrail, uncounted=uncounted, ids=ids, design=design
+            )
         z_alpha = q_adjusted if power_alpha is interval_alpha else quantile(power_alpha, np.inf, False, alternative)
-        z_sum = z_alpha + (special.ndtri(adj_power) if spot1 else special.ndtri(power))
+        z_sum = z_alpha + special.ndtri(adj_power)
         z_rows = inference_ok & ~is_t
         powered = powered_effect_continuous(z_sum, v_c, n_c, n_t)
         if not (all_ok and not is_t.any()):
@@ -417,24 +473,40 @@ def analyse(
                     z_sum[rows], effect[rows], m_c[rows], v_c[rows], (n_c / n_t)[rows], (binary & ~guardrail)[rows]
                 )[0]
 
-        control_mean = m_c if all_ok else np.where(estimate_ok & (m_c != 0), m_c, np.nan)
+        base = u_c if relative_method == DELTA else m_c
+        control_mean = base if all_ok else np.where(estimate_ok & ~zero_control_mean, base, np.nan)
+        relative_p = p_value
+        relative_se = None
         if relative_method == DELTA:  # delta-method interval of mean_t / mean_c - 1 (Deng et al. 2018)
             relative = estimate / control_mean
-            relative_se = np.sqrt(delta_relative_variance(control_mean, v_c, n_c, m_t, v_t, n_t))
-            rel_lower, rel_upper = interval(relative, relative_se, q_row, alternative)
+            relative_se = np.sqrt(delta_relative_variance(control_mean, v_c, n_c, u_t, v_t, n_t))
+            rel_alternative = alternative * np.sign(control_mean).astype(np.int8) if alternative.any() else alternative
+            rel_lower, rel_upper = interval(relative, relative_se, q_row, rel_alternative)
+            relative_null = null / control_mean if hyp.present else 0.0
+            relative_p = hypothesis_p_value((relative - relative_null) / relative_se, df, is_t, rel_alternative)
+        elif relative_method == FIELLER:  # the ratio's Fieller interval, minus 1
+            relative = estimate / control_mean
+            lo, hi = fieller_interval(control_mean, np.sqrt(v_c / n_c), m_t, np.sqrt(v_t / n_t), q_row)
+            if alternative.any():  # one-sided: open on the side the test does not bound (flipped by a negative mean)
+                side = alternative * np.sign(control_mean)
+                lo, hi = np.where(side < 0, -np.inf, lo), np.where(side > 0, np.inf, hi)
+            rel_lower = np.where(np.isfinite(relative) & inference_ok, lo - 1.0, np.nan)
+            rel_upper = np.where(np.isfinite(relative) & inference_ok, hi - 1.0, np.nan)
         else:  # spotify-confidence: the absolute interval divided by the control mean
             relative, rel_lower, rel_upper = relative_interval(estimate, ci_lower, ci_upper, control_mean)
+        relative_p = np.where(np.isfinite(relative), relative_p, np.nan)
 
-        # Deterioration (inferiority) test of every row with a preferred direction, Bonferroni over those rows of
-        # the family; rows without a preferred direction have none (null).
+        # Deterioration (inferiority) test of every row with a preferred direction, Bonferroni over the family's
+        # directional metrics x treatments (the design's, when given); rows without a preferred direction have none.
         det_p = det_alpha = is_det = preferred = None
         if directional:
             det_rows = (direction != 0) & inference_ok
             det_p = np.where(det_rows, deterioration_p_value(estimate, se, df, is_t, direction), np.nan)
-            base = alphas if deterioration_alpha is None else np.full(size, float(deterioration_alpha))
-            det_alpha = np.where(det_rows, base / (
-                1.0 if correction == NONE else np.maximum(np.bincount(ids, det_rows, ids.size)[ids], 1.0)
-            ), np.nan)
+            base_alpha = alphas if deterioration_alpha is None else np.full(size, float(deterioration_alpha))
+            det_m = np.maximum(np.bincount(ids, direction != 0, ids.size)[ids], 1.0)
+            if design is not None:
+                det_m = np.where(np.isfinite(design.metrics * design.treatments), design.metrics * design.treatments, det_m)
+            det_alpha = np.where(det_rows, base_alpha / (1.0 if correction == NONE else det_m), np.nan)
             is_det = np.where(det_rows, det_p < det_alpha, np.nan)
             rejected = p_value < adjusted_alpha if significant is None else significant
             preferred = np.where(
@@ -459,14 +531,18 @@ def analyse(
     floats = {
         "n_control": n_c, "n_treatment": n_t, "mean_control": keep(estimate_ok, m_c),
         "mean_treatment": keep(estimate_ok, m_t), "estimate": estimate, "std_error": se,
-        "ci_lower": ci_lower, "ci_upper": ci_upper, "relative_estimate": relative,
-        "relative_ci_lower": rel_lower, "relative_ci_upper": rel_upper, "p_value": p_value, "alpha": alphas,
+        "ci_lower": ci_lower, "ci_upper": ci_upper, "ci_level": keep(inference_ok, 1.0 - row_alpha),
+        "relative_estimate": relative, "relative_ci_lower": rel_lower, "relative_ci_upper": rel_upper,
+        "relative_p_value": keep(inference_ok, relative_p), "statistic": keep(inference_ok, statistic),
+        "p_value": p_value, "alpha": alphas,
         "adjusted_alpha": adjusted_alpha, "adjusted_p_value": adjusted_p, "adjusted_ci_lower": adj_lower,
-        "adjusted_ci_upper": adj_upper, "powered_effect": powered,
-        "adjusted_power": adj_power,
+        "adjusted_ci_upper": adj_upper, "adjusted_ci_level": keep(inference_ok, 1.0 - interval_alpha),
+        "powered_effect": powered, "adjusted_power": adj_power,
         "required_sample_size": required, "null_hypothesis": hypothesis_columns.pop("null_hypothesis"),
         "deterioration_p_value": det_p, "deterioration_adjusted_alpha": det_alpha,
     }  # fmt: skip
+    if relative_se is not None:
+        floats["relative_std_error"] = relative_se
     out = pairs.select(*key, "control", "treatment", "metric_type").with_columns(
         methods.alias("method"),
         *(_constant_or_series(name, values, pl.Float64) for name, values in floats.items()),
@@ -488,34 +564,43 @@ def analyse(
     )
     if correction not in STEPWISE:  # exactly the library's rule (and no rounding through a float round-trip)
         out = out.with_columns(is_significant=pl.col("p_value") < pl.col("adjusted_alpha"))
-    extra = []
+    extra = ["relative_std_error"] if relative_se is not None else []
     if "unadjusted_mean_control" in pairs.columns:  # CUPED: the unadjusted test and the variance reduction beside it
         with np.errstate(all="ignore"):
-            um_c, uv_c = _floats(pairs, "unadjusted_mean_control"), _floats(pairs, "unadjusted_variance_control")
-            um_t, uv_t = _floats(pairs, "unadjusted_mean_treatment"), _floats(pairs, "unadjusted_variance_treatment")
+            uv_c, uv_t = _floats(pairs, "unadjusted_variance_control"), _floats(pairs, "unadjusted_variance_treatment")
             unadjusted_se = standard_error(uv_c, n_c, uv_t, n_t)
             reduction = 1.0 - (v_c / n_c + v_t / n_t) / (uv_c / n_c + uv_t / n_t)
+            unadjusted_estimate = np.where(estimate_ok, u_t - u_c, np.nan)
         out = out.with_columns(
-            unadjusted_estimate=pl.Series(um_t - um_c, nan_to_null=True),
+            unadjusted_estimate=pl.Series(unadjusted_estimate, nan_to_null=True),
             unadjusted_std_error=pl.Series(unadjusted_se, nan_to_null=True),
             variance_reduction_rate=pl.Series(reduction, nan_to_null=True),
         )
-        extra = ["unadjusted_estimate", "unadjusted_std_error", "variance_reduction_rate"]
+        extra += ["unadjusted_estimate", "unadjusted_std_error", "variance_reduction_rate"]
     return out.select(*key, *OUTPUT, *extra)
 
 
-def with_group_moments(stats: pl.DataFrame) -> pl.DataFrame:
-    """Per-group moments of ratio metrics (delta method) and of CUPED-adjusted metrics (one slope per metric,
-    spotify-confidence `z-test-linreg`), before pairing; plain mean and proportion input passes through."""
+def with_group_moments(stats: pl.DataFrame, cuped: str = CONFIDENCE_CUPED) -> pl.DataFrame:
+    """Per-group moments, before pairing, of ratio metrics (delta method) and of CUPED-adjusted metrics (the rows
+    that carry covariate sums; one slope per comparison key, `cuped` convention `confidence` as
+    spotify-confidence's `z-test-linreg`, or `gbstats`); plain mean and proportion input passes through when no
+    row needs them. `group_adjusted` marks the rows CUPED adjusted."""
     ratio = bool((stats.get_column("metric_type") == RATIO).any())
-    cuped = COVARIATE in stats.columns and stats.get_column(COVARIATE).is_not_null().any()
-    if not (ratio or cuped):
+    has_covariate = pl.col(COVARIATE).is_not_null() if COVARIATE in stats.columns else pl.lit(False)
+    with_covariate = stats.filter(has_covariate)
+    if not (ratio or with_covariate.height):
         return stats
-    if cuped:
-        groups = cuped_group_moments(stats, key=comparison_key(stats))
-        groups = groups.with_columns(unadjusted_mean=pl.col("unadjusted_mean"), unadjusted_variance=pl.col("unadjusted_variance"))
-    else:
-        groups = metric_group_moments(stats)
+    parts = []
+    if with_covariate.height:
+        adjusted = cuped_group_moments(with_covariate, key=comparison_key(stats), convention=cuped)
+        parts.append(adjusted.with_columns(group_adjusted=pl.lit(True)))
+    without = stats.filter(~has_covariate)
+    if without.height:
+        plain = metric_group_moments(without)
+        parts.append(plain.with_columns(
+            unadjusted_mean=pl.col("mean"), unadjusted_variance=pl.col("variance"), group_adjusted=pl.lit(False)
+        ))  # fmt: skip
+    groups = pl.concat(parts, how="diagonal_relaxed")
     return groups.rename({"mean": "group_mean", "variance": "group_variance", "input_problem": "group_problem"})
 
 
@@ -529,24 +614,33 @@ def compare(
     correction: str = BONFERRONI,
     powered_effect: str = CLOSED_FORM,
     deterioration_alpha: float | None = None,
-    relative_method: str = DELTA,
+    relative_method: str = FIELLER,
+    non_inferiority: str = RATIO_TEST,
+    cuped: str = CONFIDENCE_CUPED,
 ) -> pl.DataFrame:
     """Compare every treatment with its control per (experiment_id, metric_id, as_of_date[, segment]).
 
     Input: one row per variant (`variant`, `is_control`, `metric_type`, `n`, `sum`, `sum_sq`; optional per-row
-    `alpha`, `method` and hypothesis columns `preferred_direction`, `non_inferiority_margin[_absolute]`,
-    `minimum_detectable_effect[_absolute]`). Ratio metrics (`metric_type` ratio) add `den_sum`, `den_sum_sq`,
-    `cross_sum`; CUPED adds the covariate's `cov_sum`, `cov_sum_sq` and `cross_sum` (sum of value x covariate),
-    and the output then carries the unadjusted estimate and the variance reduction. Conventions follow
-    spotify-confidence 4.1.0; see `analyse`.
+    `alpha`, `method`, `role`, hypothesis columns `preferred_direction`, `non_inferiority_margin[_absolute]`,
+    `minimum_detectable_effect[_absolute]`, `alternative`, and the design counts `design_*`). Ratio metrics
+    (`metric_type` ratio) add `den_sum`, `den_sum_sq`, `cross_sum`; CUPED adds the covariate's `cov_sum`,
+    `cov_sum_sq` and `cross_sum` (sum of value x covariate) on the rows it applies to (rows without them are
+    tested unadjusted), and the output then carries the unadjusted estimate and the variance reduction.
+
+    Conventions, chosen by argument: spotify-confidence 4.1.0 (`relative_method="simple"`,
+    `non_inferiority="plug_in"`, `correction="spot-1-bonferroni"`, `powered_effect="confidence"`) or GrowthBook
+    gbstats 0.8.0 (`method="t"`, `relative_method="delta"`, `cuped="gbstats"`, `correction="none"`); the defaults
+    are the nightly job's. See `analyse`.
     """
     key = comparison_key(stats)
     fam = family_key(stats, family)
     if not set(fam) <= set(key):
         raise ValueError(f"compare: family columns {sorted(set(fam) - set(key))} are not comparison-key columns {key}")
+    if cuped not in CUPED_CONVENTIONS:
+        raise ValueError(f"compare: cuped must be one of {CUPED_CONVENTIONS}, got {cuped!r}")
     out = analyse(
-        pair_variants(with_group_moments(stats)), alpha=alpha, method=method, power=power, family=family,
+        pair_variants(with_group_moments(stats, cuped)), alpha=alpha, method=method, power=power, family=family,
         correction=correction, powered_effect=powered_effect, deterioration_alpha=deterioration_alpha,
-        relative_method=relative_method,
+        relative_method=relative_method, non_inferiority=non_inferiority,
     )  # fmt: skip
     return out.sort([*fam, *[k for k in key if k not in fam], "treatment"])

@@ -9,6 +9,8 @@ Optional columns of a comparison (or variant) frame, so one frame can mix hypoth
 | `non_inferiority_margin_absolute` | margin on the metric's own scale |
 | `minimum_detectable_effect` | MDE relative to the control mean (for the required sample size) |
 | `minimum_detectable_effect_absolute` | MDE on the metric's own scale |
+| `alternative` | `two_sided` / `two-sided`: test a metric with a preferred direction two-sided (its deterioration test
+  and `is_significant_preferred` still use the direction); `one_sided` or null: the default below |
 
 Resulting test per row (delta = mean_treatment - mean_control, mu = control mean):
 - no direction, no margin: two-sided superiority, H0 delta == 0 (default; `alternative` two-sided);
@@ -57,7 +59,9 @@ MARGIN = "non_inferiority_margin"
 MARGIN_ABSOLUTE = "non_inferiority_margin_absolute"
 MDE = "minimum_detectable_effect"
 MDE_ABSOLUTE = "minimum_detectable_effect_absolute"
-HYPOTHESIS_COLUMNS = (PREFERRED_DIRECTION, MARGIN, MARGIN_ABSOLUTE, MDE, MDE_ABSOLUTE)
+ALTERNATIVE = "alternative"
+HYPOTHESIS_COLUMNS = (PREFERRED_DIRECTION, MARGIN, MARGIN_ABSOLUTE, MDE, MDE_ABSOLUTE, ALTERNATIVE)
+ALTERNATIVE_SPELLINGS = {"two_sided": True, "two-sided": True, "one_sided": False, "one-sided": False}
 _SQRT1_2 = float(np.sqrt(0.5))
 
 
@@ -73,6 +77,7 @@ class Hypotheses:
     problem: np.ndarray  # bool: the row's hypothesis columns are unusable
     reason: np.ndarray | None  # object: reason text where `problem`, else None (None: no hypothesis columns)
     present: bool  # any hypothesis column given at all
+    two_sided: np.ndarray | None = None  # bool: a directional metric tested two-sided (None: no such row)
 
     @property
     def is_guardrail(self) -> np.ndarray:
@@ -117,6 +122,14 @@ def read_hypotheses(frame: pl.DataFrame) -> Hypotheses:
         v if (v := _column(frame, c)) is not None else nan for c in (MARGIN, MARGIN_ABSOLUTE, MDE, MDE_ABSOLUTE)
     )
     has_margin = ~np.isnan(margin) | ~np.isnan(margin_abs)
+    two_sided = None
+    if ALTERNATIVE in frame.columns:
+        spelled = frame.get_column(ALTERNATIVE).cast(pl.String).str.strip_chars().str.to_lowercase()
+        asked = spelled.replace_strict(ALTERNATIVE_SPELLINGS, default=None, return_dtype=pl.Boolean)
+        flag((asked.is_null() & spelled.is_not_null()).to_numpy(), "alternative must be 'one_sided', 'two_sided' or null")
+        two_sided = asked.fill_null(False).to_numpy()
+        flag(two_sided & has_margin, "a non-inferiority test is one-sided: remove alternative 'two_sided'")
+        two_sided = two_sided if two_sided.any() else None
     with np.errstate(invalid="ignore"):
         flag(~np.isnan(margin) & ~np.isnan(margin_abs),
              "give either a relative or an absolute non-inferiority margin, not both")
@@ -132,7 +145,7 @@ def read_hypotheses(frame: pl.DataFrame) -> Hypotheses:
              "minimum_detectable_effect must be a finite number > 0")
         flag(~(np.isnan(mde_abs) | (np.isfinite(mde_abs) & (mde_abs > 0))),
              "minimum_detectable_effect_absolute must be a finite number > 0")  # fmt: skip
-    return Hypotheses(direction, margin, margin_abs, mde, mde_abs, problem, reason, True)
+    return Hypotheses(direction, margin, margin_abs, mde, mde_abs, problem, reason, True, two_sided)
 
 
 def flag_zero_mean_margin(h: Hypotheses, control_mean: np.ndarray) -> np.ndarray:
@@ -163,6 +176,8 @@ def alternatives(h: Hypotheses, two_sided_one_sided: bool = False) -> np.ndarray
     (spot-1-bonferroni, as spotify-confidence 4.1.0 `get_preference`) every row is reported two-sided."""
     if two_sided_one_sided or not h.present:
         return np.zeros(h.direction.shape, np.int8)
+    if h.two_sided is not None:
+        return np.where(h.two_sided, 0, h.direction).astype(np.int8)
     return h.direction
 
 

@@ -21,7 +21,20 @@ Methods (`correction=`):
   twice the alpha (the library's `set_alpha_and_adjust_preference`), so their `adjusted_alpha` is 2 alpha / m;
   the power for powered effect / required sample size is 1 - (1 - power) / (G + 1) with G guardrail metrics
   (1 - (1 - power) / G when the family has no success metric, as the library's `add_adjusted_power`).
+- `risk-aware` (aliases `risk_aware`): the decision rule's own correction (Schultzberg, Ankargren & Frånberg 2024,
+  "Risk-aware product decisions in A/B tests with multiple metrics", arXiv:2402.11609, section 3: the ship rule
+  is a union over success metrics, so only they need a Bonferroni split, and an intersection over guardrails,
+  whose non-inferiority tests need none (Berger's 1982 intersection-union argument)). Success (and
+  deterioration-only) rows: m = treatments x success metrics, tested one-sided in their preferred direction at
+  alpha / m (not reported two-sided at 2 alpha); guardrail rows: m = treatments, since each treatment's ship
+  decision is its own intersection-union test and shipping any of T treatments is a union over them. Power is
+  raised as under spot-1 (1 - (1 - power) / (G + 1)). `spot-1-bonferroni` keeps the library's convention.
 - `none`: m = 1.
+
+Design-fixed families: when the frame carries the experiment's design counts (`design_treatments`,
+`design_metrics`, `design_success_metrics`, `design_guardrail_metrics`, from its spec), m is taken from them
+rather than from the rows present, so a metric whose data starts later does not change the alpha of the others
+between looks (which a sequential test needs).
 
 Holm and Benjamini-Hochberg rank within families by one sort plus windowed cumulative expressions in Polars, never
 a Python loop per family. Rows without a p-value (degenerate rows) count in m as p = 1, as Bonferroni counts them.
@@ -39,14 +52,44 @@ BONFERRONI = "bonferroni"
 HOLM = "holm"
 BENJAMINI_HOCHBERG = "benjamini-hochberg"
 SPOT_1_BONFERRONI = "spot-1-bonferroni"
+RISK_AWARE = "risk-aware"
 NONE = "none"
-CORRECTIONS = (BONFERRONI, HOLM, BENJAMINI_HOCHBERG, SPOT_1_BONFERRONI, NONE)
+CORRECTIONS = (BONFERRONI, HOLM, BENJAMINI_HOCHBERG, SPOT_1_BONFERRONI, RISK_AWARE, NONE)
+RISK_AWARE_CORRECTIONS = (SPOT_1_BONFERRONI, RISK_AWARE)
 CORRECTION_ALIASES = {
     **{c: c for c in CORRECTIONS},
     "bh": BENJAMINI_HOCHBERG, "fdr_bh": BENJAMINI_HOCHBERG, "fdr-bh": BENJAMINI_HOCHBERG,
-    "spot-1": SPOT_1_BONFERRONI, "spot_1_bonferroni": SPOT_1_BONFERRONI,
+    "spot-1": SPOT_1_BONFERRONI, "spot_1_bonferroni": SPOT_1_BONFERRONI, "risk_aware": RISK_AWARE,
 }  # fmt: skip
 STEPWISE = (HOLM, BENJAMINI_HOCHBERG)
+DESIGN_COLUMNS = ("design_treatments", "design_metrics", "design_success_metrics", "design_guardrail_metrics")
+
+
+@dataclass(frozen=True)
+class Design:
+    """Per row: the counts of its experiment's design (NaN where the frame does not carry them)."""
+
+    treatments: np.ndarray
+    metrics: np.ndarray
+    success_metrics: np.ndarray
+    guardrail_metrics: np.ndarray
+
+
+def design_counts(frame: pl.DataFrame) -> Design | None:
+    """The design counts of each row's experiment, when the frame has any of DESIGN_COLUMNS (else None)."""
+    if not any(c in frame.columns for c in DESIGN_COLUMNS):
+        return None
+    nan = np.full(frame.height, np.nan)
+    values = [
+        frame.get_column(c).cast(pl.Float64).fill_null(np.nan).to_numpy() if c in frame.columns else nan
+        for c in DESIGN_COLUMNS
+    ]
+    return Design(*values)
+
+
+def _prefer(counted: np.ndarray, designed: np.ndarray) -> np.ndarray:
+    """The design's count where it is known, else the count of the rows present."""
+    return np.where(np.isfinite(designed), designed, counted)
 
 
 def normalise_correction(correction: str) -> str:
@@ -125,17 +168,27 @@ def family_sizes(
     treatment: str = "treatment",
     metric: str = "metric_id",
     ids: np.ndarray | None = None,
+    design: Design | None = None,
 ) -> np.ndarray:
     """`family_size` as a float64 NumPy array (the engine's form); `uncounted` rows (deterioration-only metrics)
-    count neither as success metrics nor as guardrails under spot-1."""
+    count neither as success metrics nor as guardrails under spot-1; `design`: the spec's counts, preferred."""
     correction = normalise_correction(correction)
     if correction == NONE:
         return np.ones(comparisons.height)
     ids = family_index(comparisons, family) if ids is None else ids
-    if correction != SPOT_1_BONFERRONI:
-        return _count(ids).astype(float)
+    if correction not in RISK_AWARE_CORRECTIONS:
+        counted = _count(ids).astype(float)
+        return counted if design is None else _prefer(counted, design.metrics * design.treatments)
     treatments, success, _ = _spot1_counts(comparisons, ids, guardrail, treatment, metric, uncounted)
-    return (treatments * np.maximum(success, 1)).astype(float)
+    treatments = treatments.astype(float)
+    success = success.astype(float)
+    if design is not None:
+        treatments = _prefer(treatments, design.treatments)
+        success = _prefer(success, design.success_metrics)
+    sizes = treatments * np.maximum(success, 1.0)
+    if correction == RISK_AWARE and guardrail is not None:
+        sizes = np.where(np.asarray(guardrail, bool), treatments, sizes)
+    return sizes
 
 
 def _spot1_counts(
@@ -171,13 +224,17 @@ def adjusted_power(
     treatment: str = "treatment",
     metric: str = "metric_id",
     ids: np.ndarray | None = None,
+    design: Design | None = None,
 ) -> np.ndarray:
-    """Power per row for powered effect and sample size: `power`, or under spot-1-bonferroni
+    """Power per row for powered effect and sample size: `power`, or under the risk-aware corrections
     1 - (1 - power) / (G + 1) with G guardrail metrics in the family (G without success metrics)."""
-    if normalise_correction(correction) != SPOT_1_BONFERRONI:
+    if normalise_correction(correction) not in RISK_AWARE_CORRECTIONS:
         return np.full(comparisons.height, float(power))
     ids = family_index(comparisons, family) if ids is None else ids
     _, success, guardrails = _spot1_counts(comparisons, ids, guardrail, treatment, metric, uncounted)
+    if design is not None:
+        success = _prefer(success, design.success_metrics)
+        guardrails = _prefer(guardrails, design.guardrail_metrics)
     return power_for_planning(power, guardrails, success)
 
 

@@ -29,9 +29,10 @@ from pipelines.stats.two_sample import (
     welch_df,
 )
 
+FIELLER = "fieller"
 DELTA = "delta"
 SIMPLE = "simple"
-RELATIVE_METHODS = (DELTA, SIMPLE)
+RELATIVE_METHODS = (FIELLER, DELTA, SIMPLE)
 
 TWO_SIDED = "two-sided"
 GREATER = "greater"
@@ -63,6 +64,25 @@ def delta_relative_variance(
     `var_*` are per-unit variances, `mean_*` the unadjusted means.
     """
     return var_t / (mean_c**2 * n_t) + var_c * mean_t**2 / (mean_c**4 * n_c)
+
+
+def fieller_interval(
+    mean_c: np.ndarray, se_c: np.ndarray, mean_t: np.ndarray, se_t: np.ndarray, q: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fieller (1954) interval of the ratio mean_t / mean_c of independent means: every r with
+    (mean_t - r mean_c)^2 <= q^2 (se_t^2 + r^2 se_c^2). Its ends solve a quadratic; the set is bounded exactly when
+    the control mean is significantly non-zero (mean_c^2 > q^2 se_c^2), else (-inf, inf). At r = 1 the statistic is
+    the two-sample test of the difference, and at r = 1 -/+ m the non-inferiority test of a relative margin m
+    (Hauschke, Kieser & Hothorn 1999), so the interval excludes those values exactly when the tests reject."""
+    a = mean_c * mean_c - q * q * se_c * se_c
+    b = mean_t * mean_c
+    disc = q * q * (se_c * se_c * mean_t * mean_t + se_t * se_t * a)
+    root = np.sqrt(np.maximum(disc, 0.0))
+    bounded = a > 0
+    with np.errstate(all="ignore"):
+        lo = np.where(bounded, (b - root) / a, -np.inf)
+        hi = np.where(bounded, (b + root) / a, np.inf)
+    return lo, hi
 
 
 def normalise_method(method: pl.Expr) -> pl.Expr:

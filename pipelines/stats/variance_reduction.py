@@ -306,26 +306,38 @@ def cuped_compare(
     return pl.concat([adjusted, plain], how="horizontal")
 
 
-def cuped_group_moments(stats: pl.DataFrame, *, key: Sequence[str] | None = None) -> pl.DataFrame:
-    """Per-group adjusted `mean` and `variance` under the spotify-confidence convention (one slope per key).
+def cuped_group_moments(
+    stats: pl.DataFrame, *, key: Sequence[str] | None = None, convention: str = CONFIDENCE
+) -> pl.DataFrame:
+    """Per-group adjusted `mean` and `variance` with one slope per comparison key (all its groups pooled).
 
-    With one slope per metric the adjusted moments belong to a group, not a pair, so they can be fed to a
-    two-sample engine that takes `mean` / `variance` columns. Adds mean, variance (adjusted, per unit),
-    unadjusted_mean, unadjusted_variance, theta, input_problem.
+    With one slope per key the adjusted moments belong to a group, not a pair, so they can be fed to a
+    two-sample engine that takes `mean` / `variance` columns. `convention`: `confidence` (spotify-confidence
+    `z-test-linreg` moments) or `gbstats` (gbstats 0.8.0 moments; with two groups the key's pool is gbstats' pair).
+    Adds mean, variance (adjusted, per unit), unadjusted_mean, unadjusted_variance, theta, input_problem.
     """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"cuped_group_moments: unknown convention {convention!r}; available: {CONVENTIONS}")
     key = list(key) if key is not None else comparison_key(stats)
-    groups = _group_moments(stats, CONFIDENCE)
+    groups = _group_moments(stats, convention)
     usable = groups.filter(pl.col("input_problem").is_null())
-    pooled = usable.group_by(key).agg(pl.first("metric_type").alias("_mt"), **{f"pool_{c}": _f(c).sum() for c in _POOL})
+    pooled = usable.group_by(key).agg(
+        pl.first("metric_type").alias("_mt"), pl.first("_covariate_binary"), **{f"pool_{c}": _f(c).sum() for c in _POOL}
+    )
     pooled = pooled.rename({"_mt": "metric_type"})
-    pooled = pooled.with_columns(theta=pooled_theta_expr(CONFIDENCE), _x_pool=_f("pool_cov_sum") / _f("pool_n"))
+    pooled = pooled.with_columns(theta=pooled_theta_expr(convention), _x_pool=_f("pool_cov_sum") / _f("pool_n"))
     out = groups.join(pooled.select(*key, "theta", "_x_pool"), on=key, how="left", nulls_equal=True)
     usable_row = pl.col("input_problem").is_null()
     var = adjusted_variance_expr(pl.col("unadjusted_var"), pl.col("theta"), pl.col("covariate_var"), pl.col("covariance"))
+    noise = VARIANCE_NOISE_FLOOR * (pl.col("unadjusted_var") + pl.col("theta") ** 2 * pl.col("covariate_var")).abs()
     return out.with_columns(
         mean=pl.when(usable_row).then(
             adjusted_mean_expr(pl.col("unadjusted_mean"), pl.col("theta"), pl.col("covariate_mean"), pl.col("_x_pool"))
         ),
-        variance=pl.when(usable_row).then(var.clip(lower_bound=0.0)),
+        variance=pl.when(usable_row).then(pl.when(var.abs() <= noise).then(0.0).otherwise(var)),
         unadjusted_variance=pl.col("unadjusted_var"),
+    ).with_columns(
+        input_problem=pl.when(usable_row & (pl.col("variance") < 0))
+        .then(pl.lit("inconsistent sums: negative adjusted variance"))
+        .otherwise(pl.col("input_problem")),
     ).drop("_x_pool", "_yx", "_dx", "_covariate_binary", "unadjusted_var", "covariate_var", "covariance", "problem_status")
