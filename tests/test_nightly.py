@@ -68,7 +68,9 @@ def test_planted_effects_are_found_with_the_right_sign(con):
     )
     assert found.height == truth.height
     for row in found.iter_rows(named=True):
-        assert row["is_significant"], row
+        helps = (row["true_relative_effect"] > 0) == (row["preference"] == "increase")
+        # a gain in the preferred direction is shown by the metric's one-sided test, a harm by its deterioration test
+        assert row["is_significant_preferred"] if helps else row["is_deteriorating"], row
         assert (row["estimate"] > 0) == (row["true_relative_effect"] > 0), row
         assert row["ci_lower"] <= row["estimate"] <= row["ci_upper"]
 
@@ -79,7 +81,8 @@ def test_lift_and_guardrail_harm(con):
     assert lift["is_significant"] and lift["relative_estimate"] > 0
     harm = results.filter(experiment_id="checkout_redesign", treatment="upsell", metric_id="minutes_played")
     assert harm.row(0, named=True)["role"] == "guardrail"
-    assert harm.row(0, named=True)["is_significant"] and harm.row(0, named=True)["estimate"] < 0
+    harm = harm.row(0, named=True)
+    assert harm["is_deteriorating"] and not harm["is_significant_preferred"] and harm["estimate"] < 0
     no_harm = results.filter(pl.col("metric_id") != "minutes_played", experiment_id="playlist_recs")
     assert not no_harm["is_significant"].any()
 

@@ -176,3 +176,36 @@ def test_non_inferiority_plan_gives_designed_power_when_means_equal() -> None:
     lo, hi = st.binom.ppf(0.0005, k, 0.8) / k, st.binom.ppf(0.9995, k, 0.8) / k
     assert lo <= out["is_significant"].mean() <= hi + 0.01
     assert out["required_sample_size"].median() == pytest.approx(plan.comparison_total, rel=0.01)
+
+
+def test_group_sequential_inflation_gives_the_design_power_by_simulation() -> None:
+    """The inflated sample size of a Lan-DeMets design reaches its power: Brownian motion with the drift the
+    fixed-horizon size gives, times sqrt(inflation), crosses the bounds with probability `power`."""
+    from pipelines.stats.power import group_sequential_inflation
+    from pipelines.stats.sequential import boundaries
+
+    alpha, power, looks = 0.05, 0.8, 10
+    for spending, rho in (("obf", 2.0), ("power", 2.0), ("pocock", 2.0)):
+        factor = group_sequential_inflation(alpha, power, spending, rho, looks)
+        assert 1.0 < factor < 1.35
+        fractions = np.arange(1, looks + 1) / looks
+        bounds = boundaries(fractions, alpha, (spending, rho) if spending == "power" else spending)
+        drift = (st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)) * np.sqrt(factor)
+        rng = np.random.default_rng(8)
+        steps = rng.normal(drift / looks, np.sqrt(1 / looks), size=(40_000, looks)).cumsum(axis=1)
+        crossed = (steps / np.sqrt(fractions) >= bounds).any(axis=1).mean()
+        assert abs(crossed - power) < 0.012, (spending, crossed)
+    # the same design without inflation falls short: the factor is needed
+    assert group_sequential_inflation(alpha, power, "pocock", 2.0, looks) > 1.15
+
+
+def test_confidence_sequence_sample_size_reaches_power_at_that_n() -> None:
+    from pipelines.stats.power import confidence_sequence_sample_size
+    from pipelines.stats.sequential import confidence_sequence_bound
+
+    fixed, alpha, power, tuning = 10_000.0, 0.1, 0.8, 10_000.0
+    n = float(confidence_sequence_sample_size(np.array([fixed]), np.array([alpha]), np.array([power]), np.array([tuning]))[0])
+    assert n > 1.5 * fixed  # always-valid intervals are wider
+    # at n the expected statistic (z_a + z_b) sqrt(n / fixed) clears the sequence's bound by z_power
+    expected_z = (st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)) * np.sqrt(n / fixed)
+    assert expected_z - float(confidence_sequence_bound(n, alpha, tuning)) == pytest.approx(st.norm.ppf(power), abs=1e-3)

@@ -157,7 +157,7 @@ def test_group_sequential_bounds_per_comparison(monkeypatch: pytest.MonkeyPatch)
     schedules = {
         ("a", "m1"): [0.2, 0.4, 0.6],
         ("a", "m2"): [0.2, 0.4, 0.6],  # same schedule as a/m1: solved once
-        ("b", "m1"): [0.1, 0.5, 1.0, 1.2],
+        ("b", "m1"): [0.1, 0.5, 1.0, 1.2],  # over-runs at the last look: re-solved on fractions / 1.2
         ("c", "m1"): [0.3, 0.2, 0.6],  # decreasing at the second look: null from there
     }
     looks = _looks(schedules).sample(fraction=1.0, shuffle=True, seed=3)
@@ -165,13 +165,19 @@ def test_group_sequential_bounds_per_comparison(monkeypatch: pytest.MonkeyPatch)
     real = sq.bounds_for_schedules
     monkeypatch.setattr(sq, "bounds_for_schedules", lambda s, a, sp: solved.append(len(s)) or real(s, a, sp))
     out = group_sequential_bounds(looks, by=["experiment_id", "metric_id"], alpha="alpha", spending="obf")
-    assert solved == [3]
+    assert solved == [4]  # three schedules, and b's rescaled one
     assert out.select(looks.columns).equals(looks)  # rows and their order kept
     for (e, m), ts in schedules.items():
         got = out.filter((pl.col("experiment_id") == e) & (pl.col("metric_id") == m)).sort("as_of_date")
         crit = got["critical_value"].to_list()
         if e == "c":
             assert crit[0] == pytest.approx(boundaries([0.3], 0.05, "obf")[0]) and crit[1:] == [None, None]
+            continue
+        if e == "b":
+            np.testing.assert_allclose(crit[:3], boundaries(ts, 0.05, "obf")[:3], rtol=1e-12)
+            rescaled = boundaries(np.array(ts) / 1.2, 0.05, "obf")
+            assert crit[3] == pytest.approx(rescaled[-1], rel=1e-12) and np.isfinite(crit[3])
+            assert got["spent_fraction"].to_list() == pytest.approx([0.1, 0.5, 1.0, 1.0])
             continue
         np.testing.assert_allclose(crit, boundaries(ts, 0.05, "obf"), rtol=1e-12)
         np.testing.assert_allclose(got["sequential_alpha"].to_numpy(), 2 * special.ndtr(-np.array(crit)), rtol=1e-12)

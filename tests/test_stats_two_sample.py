@@ -349,9 +349,38 @@ def test_invalid_row_method_and_alpha_give_status() -> None:
     assert_no_nan(out)
 
 
-def test_constant_values_with_rounding_noise_count_as_zero_variance() -> None:
-    n, v = 1000, 1.1
-    x = np.full(n, v)
-    rows = [group(g, n, float(x.sum()), float((x**2).sum())) for g in ("control", "b")]
-    out = compare(frame(rows))
+def test_constant_values_and_unresolvable_variances_have_their_own_status() -> None:
+    """Exactly constant values have zero variance; a variance lost in the rounding of the sums (constant 1.1s that
+    do not sum exactly, or mean 1e12 with sd 1e5) is unknown, not zero, and no test is run on it."""
+    n = 1000
+    exact = np.full(n, 2.0)
+    out = compare(frame([group(g, n, float(exact.sum()), float((exact**2).sum())) for g in ("control", "b")]))
     assert out["status"].to_list() == ["zero_variance"]
+    rng = np.random.default_rng(4)
+    for values in (np.full(n, 1.1), 1e12 + rng.normal(0, 1e5, n)):
+        rows = [group(g, n, float(values.sum()), float((values**2).sum())) for g in ("control", "b")]
+        r = compare(frame(rows)).row(0, named=True)
+        assert r["status"] == "imprecise_sums" and "precision" in r["status_reason"]
+        assert r["p_value"] is None and r["estimate"] is not None
+    # one group unresolvable is enough: the other group's variance alone would understate the standard error
+    big = 1e12 + rng.normal(0, 1e5, n)
+    fine = rng.normal(0, 1.0, n)
+    rows = [group("control", n, float(big.sum()), float((big**2).sum())), group("b", n, float(fine.sum()), float((fine**2).sum()))]
+    assert compare(frame(rows))["status"].to_list() == ["imprecise_sums"]
+
+
+def test_impossible_sums_have_no_gap_with_the_noise_floor() -> None:
+    """A variance is noise, impossible or real: a negative one beyond the rounding floor is invalid input."""
+    n, mean = 1000, 10.0
+    for share in (1e-11, 1e-9, 1e-6):  # negative variance as a share of the mean square
+        sum_sq = n * mean**2 * (1 - share)
+        r = compare(frame([group(g, n, n * mean, sum_sq) for g in ("control", "b")])).row(0, named=True)
+        assert r["status"] == ("imprecise_sums" if share < 1e-10 else "invalid_input"), share
+
+
+def test_a_control_mean_zero_up_to_rounding_has_no_relative_effect() -> None:
+    n = 1000
+    rows = [group("control", n, 1e-13, 1000.0), group("b", n, 50.0, 1100.0)]
+    r = compare(frame(rows)).row(0, named=True)
+    assert r["status"] == "zero_control_mean"
+    assert r["relative_estimate"] is None and r["p_value"] is not None

@@ -6,6 +6,18 @@ import polars as pl
 
 from pipelines.stats import decide
 
+LOOK = ["experiment_id", "as_of_date", "treatment"]
+
+
+def with_every_spec_metric(results: pl.DataFrame, spec_metrics: pl.DataFrame) -> pl.DataFrame:
+    """Every look's results with a row for each metric of the experiment's spec: a metric without a result at a
+    look (no data yet) gets a row with no test, so a guardrail that has not been shown non-inferior holds back a
+    ship whether or not its row exists."""
+    looks = results.select(LOOK).unique()
+    expected = looks.join(spec_metrics.select("experiment_id", "metric_id", "role"), on="experiment_id")
+    missing = expected.join(results.select(*LOOK, "metric_id"), on=[*LOOK, "metric_id"], how="anti")
+    return pl.concat([results, missing], how="diagonal_relaxed")
+
 
 def decision_inputs(results: pl.DataFrame) -> pl.DataFrame:
     """The booleans the decision rules read, from each comparison's tests and its metric's role."""
@@ -19,7 +31,12 @@ def decision_inputs(results: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def experiment_decisions(results: pl.DataFrame, health: pl.DataFrame) -> pl.DataFrame:
-    """Ship / abort / end / continue with the reason, for every treatment at every look."""
+def experiment_decisions(
+    results: pl.DataFrame, health: pl.DataFrame, spec_metrics: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Ship / abort / end / continue with the reason, for every treatment at every look. `spec_metrics`
+    (experiment_id, metric_id, role): the experiments' metrics, so that a missing result row counts as untested."""
+    if spec_metrics is not None:
+        results = with_every_spec_metric(results, spec_metrics)
     failed = health.filter(pl.col("status") == "fail").select("experiment_id", "as_of_date", "check_name")
     return decide(decision_inputs(results), failed)

@@ -114,8 +114,8 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
         broken = broken_metrics(con)
         recorded = history(
             con, "experiment_results",
-            "select experiment_id, metric_id, treatment, as_of_date, information_fraction from main.experiment_results"
-            " where information_fraction is not null and as_of_date < ?", [looks[0]],
+            "select experiment_id, metric_id, treatment, as_of_date, n_control + n_treatment as recorded_units"
+            " from main.experiment_results where information_fraction is not null and as_of_date < ?", [looks[0]],
         )  # fmt: skip
         later = history(con, "experiment_results", "select distinct experiment_id, as_of_date from main.experiment_results"
                         " where sequential_method = 'group_sequential' and as_of_date > ?", [looks[-1]])  # fmt: skip
@@ -234,7 +234,8 @@ def experiment_decisions_asset(context: dg.AssetExecutionContext, warehouse: War
         results = read_frame(con, "select * from main.experiment_results where as_of_date >= ?", [looks[0]])
         health = read_frame(con, "select * from main.experiment_health where as_of_date >= ?", [looks[0]])
         changed = results.filter(pl.col("run_id") == context.run.run_id).select("experiment_id", "as_of_date").unique()
-        decisions = experiment_decisions(results.join(changed, on=["experiment_id", "as_of_date"]), health)
+        spec_metrics = read_frame(con, "select experiment_id, metric_id, role from staging.stg_experiment_metrics")
+        decisions = experiment_decisions(results.join(changed, on=["experiment_id", "as_of_date"]), health, spec_metrics)
         decisions = decisions.with_columns(provenance(context, data_watermark(con)))
         held = held_rows(con, "experiment_decisions", broken, looks)
         replace_looks(con, RESULTS_SCHEMA, "experiment_decisions", with_held(decisions, held), looks, keys=changed)

@@ -72,6 +72,7 @@ from pipelines.stats.sufficient import (
     comparison_key,
     impossible,
     moments,
+    variance_lost,
 )
 from pipelines.stats.two_sample import METHOD_ALIASES, T, Z, relative_interval, standard_error, welch_df
 
@@ -104,13 +105,13 @@ OUTPUT = (
 # Status codes in order of precedence: the first that applies names the row's problem.
 STATUSES = (
     OK, "invalid_input", "missing_control", "multiple_controls", "invalid_method", "invalid_alpha",
-    "invalid_hypothesis", "insufficient_sample", "zero_variance", "zero_control_mean",
+    "invalid_hypothesis", "insufficient_sample", "imprecise_sums", "zero_variance", "zero_control_mean",
 )  # fmt: skip
 _CODE = {name: i for i, name in enumerate(STATUSES)}
 # Statuses under which the test is valid (a zero control mean only voids the relative columns) ...
 _INFERENCE_OK = (_CODE[OK], _CODE["zero_control_mean"])
 # ... and under which the point estimate still is.
-_ESTIMATE_OK = (*_INFERENCE_OK, _CODE["insufficient_sample"], _CODE["zero_variance"])
+_ESTIMATE_OK = (*_INFERENCE_OK, *(_CODE[c] for c in ("insufficient_sample", "imprecise_sums", "zero_variance")))
 
 
 def family_key(frame: pl.DataFrame, family: Sequence[str]) -> list[str]:
@@ -222,6 +223,9 @@ def _reasons(
         .then(pl.col("_hypothesis").fill_null(pl.lit(ZERO_MEAN_MARGIN)))
         .when(pl.col("status") == "insufficient_sample")
         .then(pl.format("need n >= 2 in both groups (control n={}, treatment n={})", "n_control", "n_treatment"))
+        .when(pl.col("status") == "imprecise_sums")
+        .then(pl.lit("the variance is below the float64 precision of the sums: the values' mean is too large "
+                     "against their spread (or they are constant); measure the metric from an offset"))
         .when(pl.col("status") == "zero_variance")
         .then(pl.lit("zero variance in both groups: standard error is 0"))
         .when(pl.col("status") == "zero_control_mean")
@@ -359,12 +363,14 @@ def analyse(
             known_type = known_type | (metric_type == RATIO).fill_null(False).to_numpy()
             adjusted = pairs.get_column("group_adjusted_treatment").fill_null(False).to_numpy()
             binary = binary & ~adjusted  # CUPED-adjusted proportions are tested as means
+            lost = np.zeros(size, bool)
         else:
             m_c, v_c = moments(n_c, s_c, q_c, binary)
             m_t, v_t = moments(n_t, s_t, q_t, binary)
             u_c, u_t = m_c, m_t
             scale_c = np.sqrt(np.abs(q_c / n_c))
             group_problem = np.zeros(size, bool)
+            lost = variance_lost(n_c, s_c, q_c, binary) | variance_lost(n_t, s_t, q_t, binary)
         missing_control, multiple_controls, mismatched = _pairing_problems(pairs)
         sums_impossible = (
             np.zeros(size, bool) if precomputed
@@ -385,6 +391,7 @@ def analyse(
                 ("invalid_alpha", ~((alphas > 0) & (alphas < 1))),
                 ("invalid_hypothesis", hypothesis_problem),
                 ("insufficient_sample", (n_c < 2) | (n_t < 2)),
+                ("imprecise_sums", lost),
                 ("zero_variance", (v_c == 0) & (v_t == 0)),
                 ("zero_control_mean", zero_control_mean),
             ],
@@ -393,7 +400,7 @@ def analyse(
         zero_mean = _CODE["zero_control_mean"]
         all_ok = not code.any()  # fast path: no row needs masking
         inference_ok = (code == 0) | (code == zero_mean)
-        estimate_ok = inference_ok | (code == _CODE["insufficient_sample"]) | (code == _CODE["zero_variance"])
+        estimate_ok = np.isin(code, _ESTIMATE_OK)
 
         def keep(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
             return values if all_ok else np.where(mask, values, np.nan)

@@ -23,7 +23,9 @@ ceil(n_t (1 + kappa)); effect = the signed MDE, or the margin on non-inferiority
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import special
@@ -325,3 +327,75 @@ def required_sample_size(
         adjusted_power=np.asarray(adjusted_power),
         alternative={0: "two-sided", 1: "greater", -1: "less"}[side],
     )
+
+
+# ------------------------------------------------------------------------------------- sequential designs' sample size
+
+PLANNED_LOOKS = 28  # daily looks a group-sequential design is planned for when the spec gives no end date
+_POWER_GRID = 401  # odd: Simpson's rule
+
+
+def _simpson(grid: np.ndarray) -> np.ndarray:
+    """Simpson's rule weights on an evenly spaced grid of odd length."""
+    w = np.ones(grid.size)
+    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+    return w * (grid[1] - grid[0]) / 3.0
+
+
+def _upper_crossing(bounds: np.ndarray, fractions: np.ndarray, drift: float) -> float:
+    """P(Z_k >= bounds_k at some look) for Z_k = S(t_k) / sqrt(t_k), S a Brownian motion with drift `drift` per
+    unit information (E Z at t = 1 is `drift`), by the recursive integration of Jennison & Turnbull (2000, ch. 19)
+    on a grid of S below the bound (the lower bound is not a stopping rule here: the power of the tested side)."""
+    t_old, s_grid, density, crossed = 0.0, None, None, 0.0
+    for b, t in zip(bounds, fractions):
+        sd = math.sqrt(t - t_old)
+        upper = b * math.sqrt(t)
+        if density is None:  # first look: S(t_1) ~ N(drift t_1, t_1)
+            crossed += float(special.ndtr((drift * t - upper) / sd))
+            s_grid = np.linspace(drift * t - 8.5 * sd, min(upper, drift * t + 8.5 * sd), _POWER_GRID)
+            density = np.exp(-0.5 * ((s_grid - drift * t) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+        else:
+            weights = density * _simpson(s_grid)  # quadrature weights x the sub-density of S on its grid
+            mean = s_grid + drift * (t - t_old)
+            crossed += float(np.sum(weights * special.ndtr((mean - upper) / sd)))
+            new = np.linspace(s_grid[0] + drift * (t - t_old) - 8.5 * sd, upper, _POWER_GRID)
+            kernel = np.exp(-0.5 * ((new[:, None] - mean[None, :]) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+            s_grid, density = new, kernel @ weights
+        t_old = t
+    return crossed
+
+
+@lru_cache(maxsize=256)
+def group_sequential_inflation(alpha: float, power: float, spending: str, rho: float, looks: int) -> float:
+    """Sample-size inflation factor of a group-sequential design over the fixed-horizon test of the same level:
+    (drift the design needs for `power` / (z_{1-alpha/2} + z_power))^2, with `looks` equally spaced looks, bounds
+    spending the two-sided `alpha` (one-sided at alpha/2 on the tested side) by the Lan-DeMets function
+    (Jennison & Turnbull 2000, ch. 2 and 7: the factor R of the design)."""
+    from pipelines.stats.sequential import Spending, boundaries
+
+    fractions = np.arange(1, looks + 1) / looks
+    bounds = boundaries(fractions, alpha, Spending(spending, rho) if spending == "power" else Spending(spending))
+    fixed = float(special.ndtri(1 - alpha / 2) + special.ndtri(power))
+    lo, hi = fixed, 2.0 * fixed + 2.0
+    for _ in range(50):  # bisection: the crossing probability increases with the drift
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _upper_crossing(bounds, fractions, mid) < power else (lo, mid)
+    return (0.5 * (lo + hi) / fixed) ** 2
+
+
+def confidence_sequence_sample_size(
+    fixed_units: np.ndarray, alpha: np.ndarray, power: np.ndarray, tuning: np.ndarray
+) -> np.ndarray:
+    """Units a confidence sequence at two-sided level `alpha` needs to reach `power` at the effect a fixed-horizon
+    test at one-sided level alpha/2 detects with `fixed_units`: the N where its bound in z units plus z_power
+    equals the effect in standard errors, (c(N) + z_power)^2 / N = (z_{1-alpha/2} + z_power)^2 / fixed_units
+    (Waudby-Smith et al. 2021, eq. 9), solved by fixed-point iteration (c changes slowly with N)."""
+    from pipelines.stats.sequential import confidence_sequence_bound
+
+    z_power = special.ndtri(np.asarray(power, float))
+    scale = np.asarray(fixed_units, float) / (special.ndtri(1 - np.asarray(alpha, float) / 2) + z_power) ** 2
+    units = np.asarray(fixed_units, float)
+    with np.errstate(all="ignore"):
+        for _ in range(60):
+            units = (confidence_sequence_bound(units, alpha, tuning) + z_power) ** 2 * scale
+    return np.ceil(units)

@@ -166,7 +166,7 @@ def statistic_problem_expr(metric_type: str = "metric_type") -> pl.Expr:
         .then(pl.format("need n >= 2, got n={}", pl.col("n")))
         .when((kind == PROPORTION) & ((s < 0) | (s > n_)))
         .then(pl.lit("proportion sum outside [0, n]"))
-        .when(s * s - n_ * ss > 1e-9 * s * s + 1e-12)
+        .when((kind != PROPORTION) & (sample_covariance_expr(n_, s, s, ss) < -VARIANCE_NOISE_FLOOR * (ss / n_).abs()))
         .then(pl.lit("sum_sq < sum^2/n (negative variance)"))
         .otherwise(None)
     )

@@ -354,6 +354,32 @@ def bounds_for_schedules(
     return out
 
 
+def _look_schedules(ts: list, alpha: float) -> list[tuple[tuple[float, ...], float] | None]:
+    """For every look of one comparison, the schedule its bound is solved on (None: no bound).
+
+    The valid prefix (finite, > 0, non-decreasing) counts; later looks get none. While no look has passed the plan
+    (fraction <= 1) every look reads its bound off the one schedule of all looks. Over-running follows
+    spotify-confidence: at look k the fractions are divided by max(1, largest fraction so far), so the look that
+    runs past the plan is at information 1 and spends what its predecessors, rescaled, left; the bounds are
+    re-solved at every such look (Lan & DeMets spending on the observed information; Jennison & Turnbull 2000,
+    section 7.2, on over-running)."""
+    good, last = 0, 0.0
+    for v in ts:
+        if v is None or not math.isfinite(v) or v <= 0 or v < last:
+            break
+        last, good = v, good + 1
+    valid = [float(v) for v in ts[:good]]
+    if not valid:
+        return [None] * len(ts)
+    base = (tuple(valid), alpha)
+    out: list[tuple[tuple[float, ...], float] | None] = []
+    top = 0.0
+    for k, v in enumerate(valid):
+        top = max(top, v)
+        out.append(base if top <= 1.0 else (tuple(x / top for x in valid[: k + 1]), alpha))
+    return out + [None] * (len(ts) - good)
+
+
 def group_sequential_bounds(
     looks: pl.DataFrame,
     *,
@@ -363,17 +389,20 @@ def group_sequential_bounds(
     spending: str | tuple | Spending = POWER,
     order: str = "as_of_date",
 ) -> pl.DataFrame:
-    """Add ``critical_value`` (two-sided bound c_k on |z|) and ``sequential_alpha`` = 2 (1 - Phi(c_k)) (the nominal
-    two-sided level of look k) to ``looks``: one row per (comparison, look); Lan-DeMets / Jennison-Turnbull ch. 19.
+    """Add ``critical_value`` (two-sided bound c_k on |z|), ``sequential_alpha`` = 2 (1 - Phi(c_k)) (the nominal
+    two-sided level of look k) and ``spent_fraction`` (the information fraction the bound was solved at) to
+    ``looks``: one row per (comparison, look); Lan-DeMets / Jennison-Turnbull ch. 19.
 
     The schedule of a comparison is its ``fraction`` values ordered by ``order`` within ``by``; the bound of a look
-    uses every earlier look of that comparison, so pass the full history (earlier looks' fractions). ``alpha``
-    is a column (constant within a comparison) or a number: the two-sided level to spend, after any Bonferroni
-    division. Bounds are computed once per distinct (schedule, alpha). A comparison whose fractions are null,
-    non-finite, <= 0 or decreasing gets null bounds from the first such look on (earlier looks keep theirs); a
-    comparison whose alpha is not in (0, 1) or varies between its looks gets null bounds throughout. Reject H0 at
-    look k when |estimate / std_error| >= critical_value (an infinite bound: nothing left to spend at that look).
-    Row order is preserved; a repeated ``order`` value within a comparison is a ValueError.
+    uses every earlier look of that comparison, so pass the full history (earlier looks' fractions). Fractions are
+    planned information (units so far / planned units); a comparison that runs past its plan (fraction > 1) has
+    its fractions rescaled by the largest one so far at each later look (see `_look_schedules`), so every look
+    keeps a finite bound. ``alpha`` is a column (constant within a comparison) or a number: the two-sided level
+    to spend, after any Bonferroni division. Bounds are computed once per distinct (schedule, alpha). A
+    comparison whose fractions are null, non-finite, <= 0 or decreasing gets null bounds from the first such look
+    on (earlier looks keep theirs); a comparison whose alpha is not in (0, 1) or varies between its looks gets
+    null bounds throughout. Reject H0 at look k when |estimate / std_error| >= critical_value. Row order is
+    preserved; a repeated ``order`` value within a comparison is a ValueError.
     """
     by = list(by)
     needed = [*by, fraction, order, *([alpha] if isinstance(alpha, str) else [])]
@@ -382,7 +411,10 @@ def group_sequential_bounds(
         raise ValueError(f"group_sequential_bounds: missing columns {missing}")
     spending = as_spending(spending)
     if looks.height == 0:
-        return looks.with_columns(critical_value=pl.lit(None, pl.Float64), sequential_alpha=pl.lit(None, pl.Float64))
+        return looks.with_columns(
+            critical_value=pl.lit(None, pl.Float64), sequential_alpha=pl.lit(None, pl.Float64),
+            spent_fraction=pl.lit(None, pl.Float64),
+        )  # fmt: skip
     if looks.select(pl.struct([*by, order]).is_duplicated().any()).item():
         raise ValueError(f"group_sequential_bounds: repeated {order!r} within {by}")
     alpha_expr = pl.col(alpha) if isinstance(alpha, str) else pl.lit(float(alpha))
@@ -398,28 +430,28 @@ def group_sequential_bounds(
         .group_by(by, maintain_order=True)
         .agg(pl.col("__row"), pl.col("__t"), __a=pl.col("__a").first(), __a_unique=pl.col("__a").n_unique())
     )
-    schedules: list[tuple[tuple[float, ...], float] | None] = []
+    per_look: list[list[tuple[tuple[float, ...], float] | None]] = []
     for ts, a, n_a in zip(per["__t"].to_list(), per["__a"].to_list(), per["__a_unique"].to_list(), strict=True):
-        if n_a != 1 or a is None or not 0 < a < 1:
-            schedules.append(None)
-            continue
-        good, last = 0, 0.0
-        for v in ts:  # valid prefix: finite, > 0, non-decreasing
-            if v is None or not math.isfinite(v) or v <= 0 or v < last:
-                break
-            last, good = v, good + 1
-        schedules.append((tuple(ts[:good]), a) if good else None)
-    distinct = list(dict.fromkeys(x for x in schedules if x is not None))
+        usable = n_a == 1 and a is not None and 0 < a < 1
+        per_look.append(_look_schedules(ts, a) if usable else [None] * len(ts))
+    distinct = list(dict.fromkeys(x for looks_ in per_look for x in looks_ if x is not None))
     solved = bounds_for_schedules([d[0] for d in distinct], [d[1] for d in distinct], spending) if distinct else []
     by_schedule = dict(zip(distinct, solved, strict=True))
-    crit = []
-    for rows, sched in zip(per["__row"].to_list(), schedules, strict=True):
-        values = by_schedule[sched].tolist() if sched is not None else []
-        crit.append(values + [None] * (len(rows) - len(values)))
+    crit, used = [], []
+    for schedules in per_look:
+        base = next((x for x in schedules if x is not None), None)
+        crit.append([
+            None if x is None else float(by_schedule[x][len(x[0]) - 1 if x is not base else k])
+            for k, x in enumerate(schedules)
+        ])  # fmt: skip
+        used.append([None if x is None else x[0][len(x[0]) - 1 if x is not base else k] for k, x in enumerate(schedules)])
     mapped = (
         per.select("__row")
-        .with_columns(critical_value=pl.Series(crit, dtype=pl.List(pl.Float64)))
-        .explode("__row", "critical_value")
+        .with_columns(
+            critical_value=pl.Series(crit, dtype=pl.List(pl.Float64)),
+            spent_fraction=pl.Series(used, dtype=pl.List(pl.Float64)),
+        )
+        .explode("__row", "critical_value", "spent_fraction")
         .sort("__row")
     )
     c = mapped["critical_value"].to_numpy()
@@ -428,6 +460,7 @@ def group_sequential_bounds(
     return looks.with_columns(
         critical_value=mapped["critical_value"],
         sequential_alpha=pl.Series(nominal, dtype=pl.Float64).fill_nan(None),
+        spent_fraction=mapped["spent_fraction"],
     )
 
 
@@ -441,6 +474,23 @@ def confidence_sequence_rho(alpha: np.ndarray | float, tuning: np.ndarray | floa
     alpha = np.asarray(alpha, dtype=float)
     la = -2.0 * np.log(alpha)
     return np.sqrt((la + np.log(la + 1.0)) / np.asarray(tuning, dtype=float))
+
+
+def confidence_sequence_bound(n: np.ndarray, alpha: np.ndarray | float, tuning: np.ndarray | float) -> np.ndarray:
+    """The sequence's half-width in standard errors at N = ``n`` units: |estimate / std_error| >= this bound is the
+    two-sided rejection at level ``alpha`` (eq. 9 of Waudby-Smith et al. 2021, in z units)."""
+    with np.errstate(all="ignore"):
+        nr2 = np.asarray(n, dtype=float) * confidence_sequence_rho(alpha, tuning) ** 2
+        return np.sqrt(2.0 * (nr2 + 1.0) / nr2 * np.log(np.sqrt(nr2 + 1.0) / np.asarray(alpha, dtype=float)))
+
+
+def confidence_sequence_p_value(statistic: np.ndarray, n: np.ndarray, alpha, tuning) -> np.ndarray:
+    """Always-valid two-sided p-value min(1, 1 / e-value) of a standardised statistic (eq. 155 of Waudby-Smith
+    et al. 2021): p < alpha exactly when |statistic| >= `confidence_sequence_bound` at that alpha."""
+    with np.errstate(all="ignore"):
+        nr2 = np.asarray(n, dtype=float) * confidence_sequence_rho(alpha, tuning) ** 2
+        z = np.asarray(statistic, dtype=float)
+        return np.minimum(1.0, np.exp(-(nr2 * z * z / (2.0 * (nr2 + 1.0)) - 0.5 * np.log1p(nr2))))
 
 
 def confidence_sequence(
@@ -463,22 +513,19 @@ def confidence_sequence(
     relative standard error). ``tuning`` (gbstats' ``sequential_tuning_parameter``, the N at which the sequence
     is tightest) is returned as ``tuning_parameter`` so it can be recorded with the results.
 
-    Returns a dict of arrays: ci_lower, ci_upper, p_value, e_value, rho, tuning_parameter.
+    Returns a dict of arrays: ci_lower, ci_upper, p_value, rho, tuning_parameter.
     """
     est, se, n, alpha, tuning = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (estimate, std_error, n, alpha, tuning))
     )
     with np.errstate(all="ignore"):
         rho = confidence_sequence_rho(alpha, tuning)
-        nr2 = n * rho * rho
-        half = se * np.sqrt(2.0 * (nr2 + 1.0) / nr2 * np.log(np.sqrt(nr2 + 1.0) / alpha))
-        log_e = nr2 * (est / se) ** 2 / (2.0 * (nr2 + 1.0)) - 0.5 * np.log1p(nr2)
-        p = np.minimum(1.0, np.exp(-log_e))
+        half = se * confidence_sequence_bound(n, alpha, tuning)
+        p = confidence_sequence_p_value(est / se, n, alpha, tuning)
     return {
         "ci_lower": est - half,
         "ci_upper": est + half,
         "p_value": p,
-        "e_value": np.exp(log_e),
         "rho": rho,
         "tuning_parameter": tuning.astype(float),
     }
