@@ -149,3 +149,32 @@ def test_sequential_settings_reach_the_registry(tmp_path: Path):
     experiments = registry_frames([spec])["experiments"].row(0, named=True)
     assert experiments["planned_units"] == 40000 and experiments["spending"] == "power"
     assert experiments["sequential_tuning"] == 40000.0 and experiments["correction"] == "risk_aware"
+
+
+@pytest.mark.parametrize("correction", ["holm", "benjamini_hochberg"])
+@pytest.mark.parametrize("sequential", ["group_sequential", "confidence_sequence"])
+def test_a_step_wise_correction_is_refused_with_a_sequential_method(tmp_path: Path, correction: str, sequential: str):
+    path = write(tmp_path, with_changes(correction=correction, sequential=sequential, planned_units=40000))
+    with pytest.raises(SpecError) as error:
+        parse_spec(path)
+    message = str(error.value)
+    assert str(path) in message and "field '(file)'" in message
+    assert f"correction {correction!r} cannot be combined with sequential {sequential!r}" in message
+    assert "use correction: risk_aware or bonferroni, or sequential: none" in message
+
+
+@pytest.mark.parametrize(
+    ("correction", "sequential"),
+    [
+        ("risk_aware", "group_sequential"),
+        ("risk_aware", "confidence_sequence"),
+        ("bonferroni", "group_sequential"),
+        ("bonferroni", "confidence_sequence"),
+        ("holm", "none"),
+        ("benjamini_hochberg", "none"),
+    ],
+)
+def test_other_corrections_and_sequential_methods_combine(tmp_path: Path, correction: str, sequential: str):
+    spec = parse_spec(write(tmp_path, with_changes(correction=correction, sequential=sequential, planned_units=40000)))
+    assert (spec.correction.value, spec.sequential.value) == (correction, sequential)
+

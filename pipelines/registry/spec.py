@@ -62,6 +62,9 @@ class Correction(StrEnum):
     BENJAMINI_HOCHBERG = "benjamini_hochberg"
 
 
+STEP_WISE_CORRECTIONS = (Correction.HOLM, Correction.BENJAMINI_HOCHBERG)  # alpha depends on the other p-values
+
+
 class Spending(StrEnum):
     """Lan-DeMets alpha-spending function of a group-sequential test."""
 
@@ -131,6 +134,17 @@ class ExperimentSpec(Strict):
             raise ValueError(
                 "a group_sequential experiment needs planned_units (the total units the design expects, "
                 "from `verdict plan`): the information fraction of each look is units so far / planned_units"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _step_wise_correction_is_fixed_horizon(self) -> Self:
+        if self.correction in STEP_WISE_CORRECTIONS and self.sequential is not SequentialMethod.NONE:
+            raise ValueError(
+                f"correction {self.correction.value!r} cannot be combined with sequential {self.sequential.value!r}: "
+                "a step-wise correction's alpha depends on the other p-values at each look, so the alpha a "
+                "sequential test spends would change between looks; use correction: risk_aware or bonferroni, "
+                "or sequential: none"
             )
         return self
 
