@@ -81,3 +81,31 @@ def test_an_invalid_spec_leaves_only_its_experiment_out(tmp_path: Path, manifest
 def test_valid_specs_pass_the_check(tmp_path: Path, manifest: Path):
     result = materialize_registry(EXPERIMENTS_DIR, tmp_path / "w.duckdb")
     assert spec_check(result).passed
+
+
+def test_a_warehouse_without_the_alternative_column_gets_it(tmp_path: Path, manifest: Path):
+    """A registry table written before `alternative` existed is replaced whole, so the column arrives."""
+    experiments = tmp_path / "experiments"
+    shutil.copytree(EXPERIMENTS_DIR, experiments)
+    spec = experiments / "checkout_redesign.yml"
+    old = "  - metric: purchases\n    role: deterioration\n"
+    assert old in spec.read_text()
+    spec.write_text(spec.read_text().replace(old, old + "    alternative: two_sided\n"))
+    database = tmp_path / "w.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("create schema registry")
+        con.execute(
+            "create table registry.experiment_metrics as select 'old' as experiment_id, 'conversion' as metric_id,"
+            " 'success' as role, 0.05 as minimum_detectable_effect, null::double as non_inferiority_margin,"
+            " 'increase' as preferred_direction"
+        )
+    result = materialize_registry(experiments, database)
+    assert result.success and spec_check(result).passed
+    with duckdb.connect(str(database), read_only=True) as con:
+        types = dict(con.sql("select column_name, column_type from (describe registry.experiment_metrics)").fetchall())
+        assert types["alternative"] == "VARCHAR"
+        assert con.sql(
+            "select experiment_id, metric_id, alternative from registry.experiment_metrics"
+            " where alternative is not null or experiment_id = 'old'"
+        ).fetchall() == [("checkout_redesign", "purchases", "two_sided")]
+        assert con.sql("select count(*) from registry.experiment_metrics where alternative is null").fetchall()[0][0] > 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
 from pipelines.project import EXPERIMENTS_DIR
 from pipelines.registry.catalogue import metric_catalogue, resolve_specs, unit_dimensions
-from pipelines.registry.spec import SpecError, load_specs, parse_spec
+from pipelines.registry.spec import Alternative, SpecError, load_specs, parse_spec
 from pipelines.registry.tables import registry_frames
 
 VALID = {
@@ -178,3 +179,38 @@ def test_other_corrections_and_sequential_methods_combine(tmp_path: Path, correc
     spec = parse_spec(write(tmp_path, with_changes(correction=correction, sequential=sequential, planned_units=40000)))
     assert (spec.correction.value, spec.sequential.value) == (correction, sequential)
 
+
+def test_a_metric_may_ask_for_its_alternative(tmp_path: Path):
+    uses = [
+        {"metric": "conversion"},
+        {"metric": "minutes_played", "alternative": "two_sided"},
+        {"metric": "crash_rate", "role": "deterioration", "alternative": "two_sided"},
+        {"metric": "premium_upgrade", "role": "guardrail", "non_inferiority_margin": 0.1, "alternative": "one_sided"},
+    ]
+    spec = parse_spec(write(tmp_path, with_changes(metrics=uses)))
+    assert [m.alternative for m in spec.metrics] == [None, Alternative.TWO_SIDED, Alternative.TWO_SIDED, Alternative.ONE_SIDED]
+    rows = registry_frames([spec])["experiment_metrics"]
+    assert rows.schema["alternative"] == pl.String
+    assert rows["alternative"].to_list() == [None, "two_sided", "two_sided", "one_sided"]
+
+
+@pytest.mark.parametrize(
+    ("use", "field", "fix"),
+    [
+        ({"metric": "premium_upgrade", "role": "guardrail", "alternative": "two_sided"}, "metrics.0",
+         "a guardrail's non-inferiority test is one-sided: remove alternative or change the role"),
+        ({"metric": "conversion", "alternative": "both"}, "metrics.0.alternative", "'one_sided' or 'two_sided'"),
+    ],
+)
+def test_a_bad_alternative_names_file_field_and_fix(tmp_path: Path, use: dict, field: str, fix: str):
+    path = write(tmp_path, with_changes(metrics=[use]))
+    with pytest.raises(SpecError) as error:
+        parse_spec(path)
+    message = str(error.value)
+    assert str(path) in message and f"field '{field}'" in message and fix in message
+
+
+def test_a_resolved_metric_keeps_its_alternative(tmp_path: Path, manifest: Path):
+    uses = [{"metric": "conversion", "alternative": "two_sided"}, {"metric": "minutes_played"}]
+    [spec] = resolve_specs([parse_spec(write(tmp_path, with_changes(metrics=uses)))], catalogue_of(manifest), tmp_path)
+    assert registry_frames([spec])["experiment_metrics"]["alternative"].to_list() == ["two_sided", None]

@@ -65,6 +65,13 @@ class Correction(StrEnum):
 STEP_WISE_CORRECTIONS = (Correction.HOLM, Correction.BENJAMINI_HOCHBERG)  # alpha depends on the other p-values
 
 
+class Alternative(StrEnum):
+    """Which test a metric gets; unset: a success metric one-sided in its preferred direction."""
+
+    ONE_SIDED = "one_sided"
+    TWO_SIDED = "two_sided"  # e.g. an exploratory metric; not a guardrail (non-inferiority is one-sided)
+
+
 class Spending(StrEnum):
     """Lan-DeMets alpha-spending function of a group-sequential test."""
 
@@ -88,6 +95,9 @@ class MetricUse(Strict):
     minimum_detectable_effect: float | None = Field(default=None, gt=0, description="relative MDE")
     non_inferiority_margin: float | None = Field(default=None, gt=0, description="relative NIM")
     preferred_direction: Direction | None = Field(default=None, description="default: the metric's, else increase")
+    alternative: Alternative | None = Field(
+        default=None, description="default: one-sided in the preferred direction (guardrails: always one-sided)"
+    )
 
     @model_validator(mode="after")
     def _margins_are_for_guardrails(self) -> Self:
@@ -95,6 +105,11 @@ class MetricUse(Strict):
             raise ValueError(
                 f"metric {self.metric!r} has a non_inferiority_margin but role {self.role.value!r}: "
                 "set role: guardrail or remove the margin"
+            )
+        if self.role is Role.GUARDRAIL and self.alternative is Alternative.TWO_SIDED:
+            raise ValueError(
+                f"metric {self.metric!r} has alternative 'two_sided' but role 'guardrail': "
+                "a guardrail's non-inferiority test is one-sided: remove alternative or change the role"
             )
         return self
 

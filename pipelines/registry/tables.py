@@ -59,7 +59,8 @@ def variants_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
 
 
 def metrics_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
-    """One row per experiment and metric with its role, MDE and non-inferiority margin."""
+    """One row per experiment and metric with its role, MDE, non-inferiority margin, preferred direction and
+    alternative (null: the default test)."""
     return pl.DataFrame(
         [
             {
@@ -69,6 +70,7 @@ def metrics_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
                 "minimum_detectable_effect": m.minimum_detectable_effect,
                 "non_inferiority_margin": m.non_inferiority_margin,
                 "preferred_direction": m.preferred_direction and m.preferred_direction.value,
+                "alternative": m.alternative and m.alternative.value,
             }
             for s in specs
             for m in s.metrics
@@ -76,7 +78,7 @@ def metrics_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
         schema={
             "experiment_id": pl.String, "metric_id": pl.String, "role": pl.String,
             "minimum_detectable_effect": pl.Float64, "non_inferiority_margin": pl.Float64,
-            "preferred_direction": pl.String,
+            "preferred_direction": pl.String, "alternative": pl.String,
         },
     )
 
