@@ -64,7 +64,7 @@ def test_family_matches_confidence(family: dict | None) -> None:
     method = {"z-test": "z", "t-test": "t"}[family["method"]]
     out = compare(
         confidence_variant_rows(family), alpha=family["alpha"], method=method, power=POWER, powered_effect="confidence",
-        correction=family["correction_method"], relative_method="simple",
+        correction=family["correction_method"], relative_method="simple", non_inferiority="plug_in",
     )  # fmt: skip
     rows = {(r["metric_id"], r["treatment"]): r for r in out.to_dicts()}
     assert len(rows) == len(family["expected"]) == out.height
@@ -101,7 +101,8 @@ def test_spot1_guardrail_worse_than_margin_is_flagged() -> None:
     family = next((f for f in of_kind(CONFIDENCE, *KINDS) if f["family_id"] == "spot1_059"), None)
     if family is None:
         pytest.skip("spot1_059 not in this reference file")
-    out = compare(confidence_variant_rows(family), alpha=family["alpha"], correction="spot-1-bonferroni", relative_method="simple")
+    out = compare(confidence_variant_rows(family), alpha=family["alpha"], correction="spot-1-bonferroni", relative_method="simple",
+                  non_inferiority="plug_in")
     row = out.filter((pl.col("metric_id") == "metric_0") & (pl.col("treatment") == "treatment_2")).row(0, named=True)
     assert row["is_significant"] and row["alternative"] == "two-sided" and row["preference"] == "decrease"
     assert row["estimate"] > row["null_hypothesis"]
