@@ -477,37 +477,49 @@ def bench_build(
 
 @validate_app.command("aa")
 def validate_aa(
-    runs: Annotated[int, typer.Option(help="Simulated experiments per case.")] = 2000,
+    runs: Annotated[int, typer.Option(help="Simulated experiments per scenario and design.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
-    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    alpha: Annotated[float, typer.Option(help="Significance level of the simulated designs.")] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Simulate A/A experiments (and planted effects) through the engine; report error rates and power."""
+    """Simulate experiments through the nightly path (results, then decisions) for each sequential method; report
+    the error rates and power with their intervals, against what the design promises."""
     import json
 
+    from pipelines.calibration import BAND, report_rows
     from pipelines.calibration import validate_aa as run_validation
 
+    if runs < 10:
+        raise typer.BadParameter("need at least 10 runs", param_hint="--runs")
+    if not 0 < alpha < 0.5:
+        raise typer.BadParameter("alpha must lie in (0, 0.5)", param_hint="--alpha")
     report = run_validation(runs, seed, alpha)
     if as_json:
         print(json.dumps(report))
         return
-    table = Table(title=f"A/A false-positive rates over {runs} simulated experiments (alpha {alpha}, {report['looks']} daily looks)")
-    for column in ("metric", "method", "rate", "95% interval"):
-        table.add_column(column, justify="left" if column in ("metric", "method") else "right")
-    for metric, methods in report["by_metric_type"].items():
-        for method, rate in methods.items():
-            lower, upper = rate["ci95"]
-            table.add_row(metric, method, f"{rate['rate']:.4f}", f"[{lower:.4f}, {upper:.4f}]")
+    designs = Table(title=f"Designs (risk-aware, one-sided, CUPED; {report['looks']} daily looks; units over both arms)")
+    for column in ("method", "sequential", "judged at", "units", "planned units", "tuning", "adjusted power"):
+        designs.add_column(column, justify="left" if column in ("method", "sequential", "judged at") else "right")
+    for method, design in report["designs"].items():
+        designs.add_row(
+            method, design["sequential_method"], design["judged"], f"{design['units']:,}",
+            "-" if design["planned_units"] is None else f"{design['planned_units']:,}",
+            "-" if design["sequential_tuning"] is None else f"{design['sequential_tuning']:,.0f}",
+            f"{design['adjusted_power']:.3f}",
+        )  # fmt: skip
+    console.print(designs)
+    rule = {"equal": "=", "at_most": "<=", "at_least": ">="}
+    table = Table(title=f"verdict validate aa: {runs:,} experiments per row, seed {seed}, alpha {alpha}")
+    for column in ("check", "method", "rate", "95% interval", "nominal", f"{BAND:.1%} band", "verdict"):
+        table.add_column(column, justify="left" if column in ("check", "method", "verdict") else "right")
+    for row in report_rows(report):
+        lower, upper = row["ci95"]
+        band_lower, band_upper = row["band"]
+        table.add_row(
+            row["check"], row["method"], f"{row['rate']:.4f}", f"[{lower:.4f}, {upper:.4f}]",
+            f"{rule[row['rule']]} {row['nominal']:.3f}", f"[{band_lower:.4f}, {band_upper:.4f}]", row["verdict"],
+        )  # fmt: skip
     console.print(table)
-    power = Table(title="Power for an effect designed to be found 80% of the time at the last look")
-    for column in ("metric", "relative effect", "method", "observed power", "95% interval"):
-        power.add_column(column, justify="left" if column in ("metric", "method") else "right")
-    for metric, entry in report["power"].items():
-        for method, rate in entry.items():
-            if isinstance(rate, dict):
-                lower, upper = rate["ci95"]
-                power.add_row(metric, f"{entry['relative_effect']:+.2%}", method, f"{rate['rate']:.4f}", f"[{lower:.4f}, {upper:.4f}]")
-    console.print(power)
 
 
 def main() -> None:

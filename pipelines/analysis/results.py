@@ -56,8 +56,8 @@ select
     experiments.planned_units, experiments.spending, experiments.spending_rho, experiments.sequential_tuning,
     experiments.start_date, experiments.end_date,
     metrics.role, metrics.minimum_detectable_effect, metrics.non_inferiority_margin, metrics.preferred_direction,
-    variants.planned_weight, arms.design_treatments, design.design_metrics, design.design_success_metrics,
-    design.design_guardrail_metrics
+    metrics.alternative, variants.planned_weight, arms.design_treatments, design.design_metrics,
+    design.design_success_metrics, design.design_guardrail_metrics
 from marts.{mart} as stats
 inner join staging.stg_experiments as experiments using (experiment_id)
 inner join staging.stg_experiment_metrics as metrics using (experiment_id, metric_id)

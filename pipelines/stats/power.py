@@ -249,8 +249,9 @@ def required_sample_size(
         success_metrics, guardrail_metrics: number of success metrics and of guardrail (non-inferiority) metrics
             of the experiment, for the correction.
         non_inferiority: plan the metric as a guardrail tested for non-inferiority with margin `mde`.
-        correction: 'spot-1-bonferroni' (alpha / (treatments x max(1, success_metrics)); guardrails not counted;
-            power raised to 1 - (1 - power) / (guardrail_metrics + 1)), 'bonferroni' (alpha / (treatments x all
+        correction: 'risk-aware' (success metrics at alpha / (treatments x max(1, success_metrics)), guardrails
+            at alpha / treatments; power raised to 1 - (1 - power) / (guardrail_metrics + 1)), 'spot-1-bonferroni'
+            (as risk-aware, but guardrails at the success metrics' alpha), 'bonferroni' (alpha / (treatments x all
             metrics)), 'holm' and 'benjamini-hochberg' (planned conservatively as Bonferroni) or 'none'.
         kappa: allocation n_control / n_treatment (1: equal groups).
 
@@ -263,7 +264,9 @@ def required_sample_size(
     Raises:
         ValueError: on an impossible input (mde <= 0, proportion outside (0, 1), alpha/power outside (0, 1), ...).
     """
-    from pipelines.stats.multiple_testing import NONE, SPOT_1_BONFERRONI, normalise_correction, power_for_planning
+    from pipelines.stats.multiple_testing import (
+        NONE, RISK_AWARE, RISK_AWARE_CORRECTIONS, SPOT_1_BONFERRONI, normalise_correction, power_for_planning,
+    )  # fmt: skip
 
     side = _ALTERNATIVES.get(str(alternative).lower())
     if side is None:
@@ -303,13 +306,15 @@ def required_sample_size(
 
     if correction == NONE:
         m = 1
-    elif correction == SPOT_1_BONFERRONI:
+    elif correction == RISK_AWARE and non_inferiority:  # a guardrail's alpha is shared by the treatments only
+        m = treatments
+    elif correction in RISK_AWARE_CORRECTIONS:
         m = treatments * max(1, success_metrics)
     else:  # bonferroni, and holm / benjamini-hochberg planned as their first (Bonferroni) step
         m = treatments * (success_metrics + guardrail_metrics)
     adjusted_alpha = alpha / m
     adjusted_power = power
-    if correction == SPOT_1_BONFERRONI:
+    if correction in RISK_AWARE_CORRECTIONS:
         adjusted_power = float(power_for_planning(power, guardrail_metrics, success_metrics))
     z_alpha = special.ndtri(1.0 - adjusted_alpha / (2.0 if side == 0 else 1.0))
     z_sum = z_alpha + special.ndtri(adjusted_power)
