@@ -83,6 +83,7 @@ inner join (
 SUFFICIENT_STATS_QUERY = stats_query("metric_sufficient_stats")
 SEGMENT_STATS_QUERY = stats_query("metric_segment_stats", "dimension", "segment")
 
+CUPED_COLUMNS = ("unadjusted_estimate", "unadjusted_std_error", "variance_reduction_rate")
 DESIGN_COLUMNS = [
     "experiment_id", "role", "metric_id", "minimum_detectable_effect", "power", "correction", "sequential_method",
     "planned_units", "spending", "spending_rho", "sequential_tuning", "start_date", "end_date",
@@ -109,6 +110,8 @@ def fixed_horizon(stats: pl.DataFrame, family: tuple[str, ...] = FAMILY) -> pl.D
         for (correction, power), group in rows.group_by(["correction", "power"])
     ]
     results = pl.concat(parts, how="diagonal_relaxed").join(design, on=["experiment_id", "metric_id"], how="left")
+    # a night with no covariate sums at all (no metric has pre-exposure data) still has the CUPED columns
+    results = results.with_columns(pl.lit(None, pl.Float64).alias(c) for c in CUPED_COLUMNS if c not in results.columns)
     weights = stats.select("experiment_id", "variant", "planned_weight").unique(["experiment_id", "variant"])
     for side in ("control", "treatment"):
         results = results.join(
