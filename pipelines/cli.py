@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import sys
 import time
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from pipelines.project import EXPERIMENTS_DIR
 from pipelines.registry.catalogue import metric_catalogue, resolve_specs
-from pipelines.registry.spec import SpecError, load_specs
+from pipelines.registry.spec import SequentialMethod, SpecError, load_specs
 from pipelines.warehouse import connect, export_warehouse_path, read_frame
 
 app = typer.Typer(help="Verdict: nightly A/B test analysis in the data warehouse.", no_args_is_help=True)
@@ -339,9 +340,12 @@ def plan(
     success_metrics: Annotated[int, typer.Option(help="Success metrics of the experiment (alpha is split over them).")] = 1,
     guardrails: Annotated[int, typer.Option(help="Guardrail metrics (raise the power each test needs).")] = 0,
     daily_units: Annotated[float | None, typer.Option(help="Units entering per day, all groups together.")] = None,
+    sequential: Annotated[SequentialMethod, typer.Option(help="The design's sequential method.")] = SequentialMethod.NONE,
+    looks: Annotated[int | None, typer.Option(min=1, help="Daily looks of a group-sequential design (default 28).")] = None,
 ) -> None:
-    """How many units and days an experiment needs: per metric, and for the whole decision (the largest)."""
-    from pipelines.planning import experiment_metrics_frame, plan_metrics
+    """How many units and days an experiment needs under its design: per metric, and for the whole decision (the
+    largest)."""
+    from pipelines.planning import SequentialDesign, experiment_metrics_frame, plan_metrics
 
     if experiment is not None:
         spec = next((s for s in _specs(resolved=True) if s.id == experiment), None)
@@ -357,6 +361,7 @@ def plan(
         metrics = experiment_metrics_frame(spec, baselines)
         daily_units = daily_units or observed_daily_units
         alpha, power, treatments, correction = spec.alpha, spec.power, len(spec.treatments), spec.correction.value
+        design = SequentialDesign.of(spec)
     else:
         if baseline is None:
             console.print("[red]give --experiment, or --baseline (and --sd for a mean metric)[/red]")
@@ -369,10 +374,13 @@ def plan(
             schema_overrides={"baseline_variance": pl.Float64},
         )  # fmt: skip
         correction = "risk_aware"
+        design = SequentialDesign(sequential.value, **({"looks": looks} if looks else {}))
     counts = {} if experiment else {"success_metrics": success_metrics, "guardrail_metrics": guardrails}
     table = plan_metrics(metrics, alpha=alpha, power=power, treatments=treatments, correction=correction,
-                         daily_units=daily_units, **counts)  # fmt: skip
-    _print_plan(table, experiment or "planned metric", daily_units)
+                         daily_units=daily_units, design=design, **counts)  # fmt: skip
+    method = {"none": "fixed horizon", "group_sequential": f"group-sequential, {design.looks} looks",
+              "confidence_sequence": "confidence sequence"}[design.method]  # fmt: skip
+    _print_plan(table, f"{experiment or 'planned metric'} ({method})", daily_units)
 
 
 def _print_plan(plan: pl.DataFrame, title: str, daily_units: float | None) -> None:
@@ -388,7 +396,7 @@ def _print_plan(plan: pl.DataFrame, title: str, daily_units: float | None) -> No
     console.print(table)
     needed = plan["total_units"].max()
     if needed is not None:
-        days = "" if not daily_units else f", {needed / daily_units:.1f} days at {daily_units:,.0f} units a day"
+        days = "" if not daily_units else f", {math.ceil(needed / daily_units)} days at {daily_units:,.0f} units a day"
         console.print(f"the decision needs every planned metric powered: [bold]{needed:,.0f} units[/bold]{days}")
 
 
@@ -508,7 +516,7 @@ def validate_aa(
             f"{design['adjusted_power']:.3f}",
         )  # fmt: skip
     console.print(designs)
-    rule = {"equal": "=", "at_most": "<=", "at_least": ">="}
+    rule = {"equal": "=", "at_most": "<=", "at_least": ">=", "informative": "vs"}
     table = Table(title=f"verdict validate aa: {runs:,} experiments per row, seed {seed}, alpha {alpha}")
     for column in ("check", "method", "rate", "95% interval", "nominal", f"{BAND:.1%} band", "verdict"):
         table.add_column(column, justify="left" if column in ("check", "method", "verdict") else "right")

@@ -2,14 +2,54 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
 from pipelines.analysis.results import ENGINE_CORRECTION
-from pipelines.registry.spec import ExperimentSpec, Role
+from pipelines.registry.spec import ExperimentSpec, Role, SequentialMethod
 from pipelines.stats import required_sample_size
+from pipelines.stats.power import (
+    PLANNED_LOOKS,
+    SampleSizePlan,
+    confidence_sequence_sample_size,
+    group_sequential_inflation,
+)
 
 PLAN_COLUMNS = ["metric_id", "role", "baseline_mean", "baseline_sd", "mde", "units_per_group", "total_units", "days"]
+
+
+@dataclass(frozen=True)
+class SequentialDesign:
+    """The sequential design a plan is sized for, as the nightly job tests it."""
+
+    method: str = SequentialMethod.NONE.value
+    spending: str = "power"
+    rho: float = 2.0
+    looks: int = PLANNED_LOOKS  # daily looks of a group-sequential design
+    tuning: float | None = None  # confidence sequence; None: each metric's fixed-horizon size
+
+    @classmethod
+    def of(cls, spec: ExperimentSpec) -> SequentialDesign:
+        """The spec's design: its looks from start to end date (else PLANNED_LOOKS), its sequence's tuning."""
+        looks = (spec.end_date - spec.start_date).days + 1 if spec.end_date else PLANNED_LOOKS
+        tuning = spec.confidence_sequence_tuning if spec.sequential is SequentialMethod.CONFIDENCE_SEQUENCE else None
+        return cls(spec.sequential.value, spec.spending.value, spec.spending_rho, looks, tuning)
+
+    def inflation(self, plan: SampleSizePlan) -> np.ndarray:
+        """Units this design needs over the fixed-horizon plan's, per metric (1 for a fixed horizon): the
+        group-sequential inflation factor, or the confidence sequence's size at the same power, as
+        `pipelines.analysis.results.design_sample_size` sizes the nightly job's comparisons."""
+        fixed = np.atleast_1d(plan.comparison_total).astype(float)
+        level = float(plan.adjusted_alpha) * (1.0 if plan.alternative == "two-sided" else 2.0)
+        power = float(plan.adjusted_power)
+        if self.method == SequentialMethod.GROUP_SEQUENTIAL:
+            return np.full(fixed.size, group_sequential_inflation(level, power, self.spending, self.rho, self.looks))
+        if self.method == SequentialMethod.CONFIDENCE_SEQUENCE:
+            tuning = fixed if self.tuning is None else np.full(fixed.size, self.tuning)
+            return confidence_sequence_sample_size(fixed, np.full(fixed.size, level), np.full(fixed.size, power), tuning) / fixed
+        return np.ones(fixed.size)
 
 
 def plan_metrics(
@@ -22,8 +62,10 @@ def plan_metrics(
     daily_units: float | None = None,
     success_metrics: int | None = None,
     guardrail_metrics: int | None = None,
+    design: SequentialDesign = SequentialDesign(),
 ) -> pl.DataFrame:
-    """Required units per metric (one row each) for a fixed-horizon test at the metric's MDE.
+    """Required units per metric (one row each) for the metric's test at its MDE under `design` (default: a fixed
+    horizon).
 
     `metrics` columns: metric_id, role (success / guardrail / deterioration), baseline_mean, baseline_variance
     (null: a proportion), mde (relative: the minimum detectable effect, or a guardrail's non-inferiority margin),
@@ -43,8 +85,10 @@ def plan_metrics(
             treatments=treatments, success_metrics=success, guardrail_metrics=guardrails,
             non_inferiority=bool(guardrail), correction=ENGINE_CORRECTION[correction],
         )  # fmt: skip
-        out.append(rows.with_columns(units_per_group=pl.Series(np.atleast_1d(plan.n_treatment)),
-                                     total_units=pl.Series(np.atleast_1d(plan.total))))  # fmt: skip
+        per_group = np.ceil(np.atleast_1d(plan.n_treatment) * design.inflation(plan))
+        control = np.ceil(np.atleast_1d(plan.n_control) / np.atleast_1d(plan.n_treatment) * per_group)
+        out.append(rows.with_columns(units_per_group=pl.Series(per_group),
+                                     total_units=pl.Series(control + treatments * per_group)))  # fmt: skip
     planned = pl.concat(out) if out else planned.with_columns(units_per_group=None, total_units=None)
     result = metrics.join(planned.select("metric_id", "units_per_group", "total_units"), on="metric_id", how="left")
     days = (pl.col("total_units") / daily_units).ceil() if daily_units else pl.lit(None, pl.Float64)

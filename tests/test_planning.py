@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
@@ -57,10 +58,51 @@ def test_cli_plans_an_experiment_from_the_warehouse(nightly_run):
     assert result.exit_code == 0, result.output
     for metric in ("conversion", "minutes_played", "purchases"):
         assert metric in result.output
-    assert "units a day" in result.output
+    assert "units a day" in result.output and "fixed horizon" in result.output
+    sequential = CliRunner().invoke(app, ["plan", "--experiment", "playlist_recs"], env={"VERDICT_WAREHOUSE": str(database)})
+    assert sequential.exit_code == 0, sequential.output
+    assert "group-sequential" in sequential.output
 
 
 def test_cli_unknown_experiment_fails_clearly(nightly_run):
     database, _ = nightly_run
     result = CliRunner().invoke(app, ["plan", "--experiment", "nope"], env={"VERDICT_WAREHOUSE": str(database)})
     assert result.exit_code == 2 and "no experiment 'nope'" in result.output
+
+
+@pytest.mark.parametrize("method", ["group_sequential", "confidence_sequence"])
+def test_a_sequential_design_needs_its_own_sample_size(method):
+    """The plan of a sequential design is the fixed-horizon plan sized as the nightly job sizes its comparisons:
+    times the group-sequential inflation factor, or the confidence sequence's size at the same power."""
+    from pipelines.planning import SequentialDesign
+    from pipelines.stats.power import confidence_sequence_sample_size, group_sequential_inflation
+
+    kwargs = dict(alpha=0.05, power=0.8, treatments=1)
+    fixed = plan_metrics(METRICS[:2], **kwargs)
+    design = SequentialDesign(method, looks=14)
+    planned = plan_metrics(METRICS[:2], design=design, **kwargs)
+    level, powers = 2 * 0.05, {"conversion": 0.9, "minutes": 0.9}  # one-sided at 0.05; one guardrail: power 0.9
+    for before, after in zip(fixed.iter_rows(named=True), planned.iter_rows(named=True)):
+        power = powers[before["metric_id"]]
+        if method == "group_sequential":
+            factor = group_sequential_inflation(level, power, "power", 2.0, 14)
+        else:
+            total = 2 * before["units_per_group"]
+            factor = confidence_sequence_sample_size(np.array([total]), np.array([level]), np.array([power]),
+                                                     np.array([total]))[0] / total  # fmt: skip
+        assert factor > 1.0
+        assert after["units_per_group"] == math.ceil(before["units_per_group"] * factor)
+        assert after["total_units"] == 2 * after["units_per_group"]
+
+
+def test_cli_plans_a_sequential_design():
+    fixed = CliRunner().invoke(app, ["plan", "--baseline", "10", "--sd", "20", "--mde", "0.03"])
+    gst = CliRunner().invoke(app, ["plan", "--baseline", "10", "--sd", "20", "--mde", "0.03", "--sequential",
+                                   "group_sequential", "--looks", "14"])  # fmt: skip
+    assert gst.exit_code == 0, gst.output
+    assert "group-sequential, 14 looks" in gst.output and "fixed horizon" in fixed.output
+
+    def units(output: str) -> int:
+        return int(output.split("powered: ")[1].split(" units")[0].replace(",", ""))
+
+    assert units(gst.output) > units(fixed.output)
