@@ -384,3 +384,27 @@ def test_a_control_mean_zero_up_to_rounding_has_no_relative_effect() -> None:
     r = compare(frame(rows)).row(0, named=True)
     assert r["status"] == "zero_control_mean"
     assert r["relative_estimate"] is None and r["p_value"] is not None
+
+
+def test_zero_variance_rule_either_refuses_a_constant_group() -> None:
+    """Default: a Welch test with one constant group is a test; `zero_variance="either"` (gbstats 0.8.0) refuses
+    it, naming the group, and keeps the estimate; an unknown rule is an error."""
+    rows = [
+        group("control", 50, 100.0, 200.0, metric_id="flat_control"),  # every control value is 2
+        group("b", 60, *from_moments(60, 2.5, 1.0), metric_id="flat_control"),
+        group("control", 500, 10.0, 10.0, metric_id="no_conversion", metric_type="proportion"),
+        group("b", 480, 0.0, 0.0, metric_id="no_conversion", metric_type="proportion"),
+        group("control", 40, *from_moments(40, 1.0, 1.0), metric_id="fine"),
+        group("b", 40, *from_moments(40, 1.3, 1.2), metric_id="fine"),
+    ]
+    default = {r["metric_id"]: r for r in compare(frame(rows), method="t").to_dicts()}
+    either = {r["metric_id"]: r for r in compare(frame(rows), method="t", zero_variance="either").to_dicts()}
+    assert all(r["status"] == "ok" for r in default.values())
+    assert either["fine"] == default["fine"]
+    for metric, side in (("flat_control", "control"), ("no_conversion", "treatment")):
+        row = either[metric]
+        assert row["status"] == "zero_variance" and side in row["status_reason"], row
+        assert row["estimate"] == pytest.approx(default[metric]["estimate"])
+        assert row["p_value"] is None and row["ci_lower"] is None and row["std_error"] is None
+    with pytest.raises(ValueError, match="zero_variance"):
+        compare(frame(rows), zero_variance="one")

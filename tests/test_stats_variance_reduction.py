@@ -308,3 +308,21 @@ def test_ratio_metric_with_cuped_through_compare_is_calibrated() -> None:
     rate = out["is_significant"].mean()
     assert 0.05 - 3.3 * np.sqrt(0.05 * 0.95 / sims) < rate < 0.05 + 3.3 * np.sqrt(0.05 * 0.95 / sims)
     assert out["variance_reduction_rate"].median() > 0.5
+
+
+def test_collinear_proportion_under_gbstats_is_a_status_not_an_error() -> None:
+    """A binary metric equal to its binary covariate: gbstats' p(1-p) variance with a sample covariance makes the
+    adjusted variance negative (gbstats 0.8.0: ZERO_NEGATIVE_VARIANCE). `compare` reports `zero_variance` and
+    keeps the estimate; the confidence moments give a zero variance in both groups, the same status."""
+    from pipelines.stats import compare
+
+    rng = np.random.default_rng(31)
+    y = (rng.random((2, 400)) < 0.3).astype(float)
+    frame = _frame({"control": _sums(y[:1], y[:1]), "treatment": _sums(y[1:], y[1:])}, metric_type="proportion")
+    groups = cuped_group_moments(frame, convention=GBSTATS)
+    assert (groups["variance"] < 0).all() and groups["input_problem"].is_null().all()
+    for convention, rule in ((GBSTATS, "either"), (GBSTATS, "both"), (CONFIDENCE, "both")):
+        out = compare(frame, method="t", relative_method="delta", correction="none", cuped=convention,
+                      zero_variance=rule).row(0, named=True)  # fmt: skip
+        assert out["status"] == "zero_variance" and out["status_reason"], (convention, rule)
+        assert out["estimate"] is not None and out["p_value"] is None and out["relative_p_value"] is None

@@ -83,6 +83,9 @@ GROUP_MOMENTS = (
 )  # fmt: skip
 RATIO_TEST, PLUG_IN = "ratio", "plug_in"  # how a relative non-inferiority margin is tested (see `analyse`)
 NON_INFERIORITY_TESTS = (RATIO_TEST, PLUG_IN)
+# When a comparison has no usable variance (see `analyse`): both groups without variance (default), or either.
+BOTH, EITHER = "both", "either"
+ZERO_VARIANCE_RULES = (BOTH, EITHER)
 # A control mean within this share of its values' root mean square is zero up to the rounding of its sums.
 MEAN_NOISE = 1e-10
 COVARIATE = "cov_sum"
@@ -195,22 +198,36 @@ def _status_codes(checks: list[tuple[str, np.ndarray]], size: int) -> np.ndarray
 
 
 def _reasons(
-    frame: pl.DataFrame, code: np.ndarray, hypothesis_reason: np.ndarray | None = None, alphas: np.ndarray | None = None
+    frame: pl.DataFrame,
+    code: np.ndarray,
+    hypothesis_reason: np.ndarray | None = None,
+    alphas: np.ndarray | None = None,
+    group_reason: np.ndarray | None = None,
+    variance_reason: np.ndarray | None = None,
 ) -> pl.Series | pl.Expr:
-    """Human-readable reason per non-ok row, built only for those rows (a null literal when every row is ok)."""
+    """Human-readable reason per non-ok row, built only for those rows (a null literal when every row is ok).
+    `group_reason`: why a group's precomputed moments are unusable (ratio, CUPED); `variance_reason`: which group
+    has no usable variance (else both have none)."""
     bad = np.flatnonzero(code != 0)
     if not bad.size:
         return pl.lit(None, dtype=pl.String).alias("status_reason")
     reasons = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias("status_reason")
-    hyp = [None] * bad.size if hypothesis_reason is None else hypothesis_reason[bad].tolist()
+
+    def texts(values: np.ndarray | None) -> pl.Series:
+        return pl.Series([None] * bad.size if values is None else values[bad].tolist(), dtype=pl.String)
+
     sub = frame[bad].with_columns(
         status=pl.Series(np.asarray((*STATUSES, "numerical_error"))[code[bad]]),
-        _hypothesis=pl.Series(hyp, dtype=pl.String),
+        _hypothesis=texts(hypothesis_reason),
+        _group=texts(group_reason),
+        _variance=texts(variance_reason),
         **({} if alphas is None else {"alpha": pl.Series(alphas[bad])}),
     )
     described = sub.select(
         pl.when(pl.col("status") == "invalid_input")
-        .then(pl.lit("sufficient statistics are missing, inconsistent or of different metric types"))
+        .then(pl.col("_group").fill_null(
+            pl.lit("sufficient statistics are missing, inconsistent or of different metric types")
+        ))
         .when(pl.col("status") == "missing_control")
         .then(pl.lit("no control row for this experiment, metric and date"))
         .when(pl.col("status") == "multiple_controls")
@@ -227,7 +244,7 @@ def _reasons(
         .then(pl.lit("the variance is below the float64 precision of the sums: the values' mean is too large "
                      "against their spread (or they are constant); measure the metric from an offset"))
         .when(pl.col("status") == "zero_variance")
-        .then(pl.lit("zero variance in both groups: standard error is 0"))
+        .then(pl.col("_variance").fill_null(pl.lit("zero variance in both groups: standard error is 0")))
         .when(pl.col("status") == "zero_control_mean")
         .then(pl.lit("control mean is 0: relative effect undefined"))
         .when(pl.col("status") == "numerical_error")
@@ -255,6 +272,7 @@ def analyse(
     deterioration_alpha: float | None = None,
     relative_method: str = FIELLER,
     non_inferiority: str = RATIO_TEST,
+    zero_variance: str = BOTH,
 ) -> pl.DataFrame:
     """Z / Welch t test of every comparison row under its own hypothesis, corrected within `family`.
 
@@ -276,6 +294,10 @@ def analyse(
     the variance v_t/n_t + (1 - m)^2 v_c/n_c, Hauschke, Kieser & Hothorn 1999, so the estimated control mean's
     uncertainty counts) or `plug_in` (spotify-confidence: the margin m times the estimated control mean taken as
     known).
+    `zero_variance`: when a comparison has no test (status `zero_variance`): `both` (default) when neither group
+    has any variance (a Welch test with one constant group is still a test), `either` (gbstats 0.8.0
+    `_has_zero_variance`) when either group's variance is zero or negative. A negative (CUPED-adjusted) group
+    variance voids the test under both rules.
 
     Hypothesis columns of the output:
     - `null_hypothesis`: absolute null value of delta (0, or -/+ margin on non-inferiority rows; for a relative
@@ -308,6 +330,8 @@ def analyse(
         raise ValueError(f"compare: power must lie in (0, 1), got {power}")
     if relative_method not in RELATIVE_METHODS:
         raise ValueError(f"compare: relative_method must be one of {RELATIVE_METHODS}, got {relative_method!r}")
+    if zero_variance not in ZERO_VARIANCE_RULES:
+        raise ValueError(f"compare: zero_variance must be one of {ZERO_VARIANCE_RULES}, got {zero_variance!r}")
     if non_inferiority not in NON_INFERIORITY_TESTS:
         raise ValueError(f"compare: non_inferiority must be one of {NON_INFERIORITY_TESTS}, got {non_inferiority!r}")
     if deterioration_alpha is not None and not 0 < deterioration_alpha < 1:
@@ -356,10 +380,14 @@ def analyse(
             u_c, u_t = np.where(np.isnan(u_c), m_c, u_c), np.where(np.isnan(u_t), m_t, u_t)
             scale_c = np.sqrt(np.abs(_floats(pairs, "unadjusted_variance_control")) + u_c * u_c)
             scale_c = np.where(np.isnan(scale_c), np.sqrt(np.abs(v_c) + m_c * m_c), scale_c)
-            group_problem = (
-                pairs.get_column("group_problem_control").is_not_null()
-                | pairs.get_column("group_problem_treatment").is_not_null()
-            ).to_numpy()
+            group_reason = pairs.select(
+                pl.when(pl.col("group_problem_control").is_not_null())
+                .then(pl.format("control: {}", "group_problem_control"))
+                .when(pl.col("group_problem_treatment").is_not_null())
+                .then(pl.format("treatment: {}", "group_problem_treatment"))
+            ).to_series()
+            group_problem = group_reason.is_not_null().to_numpy()
+            group_reason = group_reason.to_numpy() if group_problem.any() else None
             known_type = known_type | (metric_type == RATIO).fill_null(False).to_numpy()
             adjusted = pairs.get_column("group_adjusted_treatment").fill_null(False).to_numpy()
             binary = binary & ~adjusted  # CUPED-adjusted proportions are tested as means
@@ -370,6 +398,7 @@ def analyse(
             u_c, u_t = m_c, m_t
             scale_c = np.sqrt(np.abs(q_c / n_c))
             group_problem = np.zeros(size, bool)
+            group_reason = None
             lost = variance_lost(n_c, s_c, q_c, binary) | variance_lost(n_t, s_t, q_t, binary)
         missing_control, multiple_controls, mismatched = _pairing_problems(pairs)
         sums_impossible = (
@@ -378,21 +407,36 @@ def analyse(
         )  # fmt: skip
         # a control mean that is zero up to the rounding of its sums is zero (no relative effect, no relative margin)
         zero_control_mean = np.abs(m_c) <= MEAN_NOISE * scale_c
+        small = (n_c < 2) | (n_t < 2)  # a group problem of a too small group is reported as such
+        # No test without a variance: none in both groups, or (rule `either`) none in one; never a negative one.
+        negative = (v_c < 0) | (v_t < 0)
+        no_variance = (v_c == 0) & (v_t == 0) | negative
+        variance_reason = None
+        if zero_variance == EITHER or negative.any():
+            one = ((v_c <= 0) | (v_t <= 0)) if zero_variance == EITHER else negative
+            single = one & ~((v_c == 0) & (v_t == 0))
+            no_variance = no_variance | one
+            if single.any():
+                variance_reason = np.where(
+                    single,
+                    np.where((v_c <= 0), "zero or negative variance in the control group", "zero or negative variance in the treatment group"),
+                    None,
+                ).astype(object)
         hypothesis_problem = hyp.problem
         if hyp.present:
             zero_mean_margin = ~np.isnan(hyp.margin) & zero_control_mean & ~hyp.problem
             hypothesis_problem = hyp.problem | zero_mean_margin
         code = _status_codes(
             [
-                ("invalid_input", ~known_type | mismatched | group_problem & ~missing_control | sums_impossible),
+                ("invalid_input", ~known_type | mismatched | group_problem & ~missing_control & ~small | sums_impossible),
                 ("missing_control", missing_control),
                 ("multiple_controls", multiple_controls),
                 ("invalid_method", unknown_method),
                 ("invalid_alpha", ~((alphas > 0) & (alphas < 1))),
                 ("invalid_hypothesis", hypothesis_problem),
-                ("insufficient_sample", (n_c < 2) | (n_t < 2)),
+                ("insufficient_sample", small),
                 ("imprecise_sums", lost),
-                ("zero_variance", (v_c == 0) & (v_t == 0)),
+                ("zero_variance", no_variance),
                 ("zero_control_mean", zero_control_mean),
             ],
             size,
@@ -558,7 +602,7 @@ def analyse(
             pl.lit(OK) if not code.any()
             else pl.Series(code).replace_strict(dict(enumerate((*STATUSES, "numerical_error"))), return_dtype=pl.String)
         ),
-        status_reason=_reasons(pairs, code, hyp.reason, alphas),
+        status_reason=_reasons(pairs, code, hyp.reason, alphas, group_reason, variance_reason),
         is_significant=_constant_or_series(
             "is_significant", None if significant is None else np.where(inference, significant, np.nan), pl.Float64
         ),
@@ -624,6 +668,7 @@ def compare(
     relative_method: str = FIELLER,
     non_inferiority: str = RATIO_TEST,
     cuped: str = CONFIDENCE_CUPED,
+    zero_variance: str = BOTH,
 ) -> pl.DataFrame:
     """Compare every treatment with its control per (experiment_id, metric_id, as_of_date[, segment]).
 
@@ -636,7 +681,8 @@ def compare(
 
     Conventions, chosen by argument: spotify-confidence 4.1.0 (`relative_method="simple"`,
     `non_inferiority="plug_in"`, `correction="spot-1-bonferroni"`, `powered_effect="confidence"`) or GrowthBook
-    gbstats 0.8.0 (`method="t"`, `relative_method="delta"`, `cuped="gbstats"`, `correction="none"`); the defaults
+    gbstats 0.8.0 (`method="t"`, `relative_method="delta"`, `cuped="gbstats"`, `correction="none"`,
+    `zero_variance="either"`, and a per-row `preferred_direction` for its one-sided tests); the defaults
     are the nightly job's. See `analyse`.
     """
     key = comparison_key(stats)
@@ -648,6 +694,6 @@ def compare(
     out = analyse(
         pair_variants(with_group_moments(stats, cuped)), alpha=alpha, method=method, power=power, family=family,
         correction=correction, powered_effect=powered_effect, deterioration_alpha=deterioration_alpha,
-        relative_method=relative_method, non_inferiority=non_inferiority,
+        relative_method=relative_method, non_inferiority=non_inferiority, zero_variance=zero_variance,
     )  # fmt: skip
     return out.sort([*fam, *[k for k in key if k not in fam], "treatment"])

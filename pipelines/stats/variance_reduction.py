@@ -314,7 +314,10 @@ def cuped_group_moments(
     With one slope per key the adjusted moments belong to a group, not a pair, so they can be fed to a
     two-sample engine that takes `mean` / `variance` columns. `convention`: `confidence` (spotify-confidence
     `z-test-linreg` moments) or `gbstats` (gbstats 0.8.0 moments; with two groups the key's pool is gbstats' pair).
-    Adds mean, variance (adjusted, per unit), unadjusted_mean, unadjusted_variance, theta, input_problem.
+    Adds mean, variance (adjusted, per unit), unadjusted_mean, unadjusted_variance, theta, input_problem. A
+    negative adjusted variance is an input problem under `confidence` (inconsistent sums) and is kept under
+    `gbstats`, where proportions give one when the covariate explains the metric (almost) entirely (gbstats 0.8.0
+    reports ZERO_NEGATIVE_VARIANCE; `pipelines.stats.comparison` gives status `zero_variance`).
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"cuped_group_moments: unknown convention {convention!r}; available: {CONVENTIONS}")
@@ -337,7 +340,9 @@ def cuped_group_moments(
         variance=pl.when(usable_row).then(pl.when(var.abs() <= noise).then(0.0).otherwise(var)),
         unadjusted_variance=pl.col("unadjusted_var"),
     ).with_columns(
-        input_problem=pl.when(usable_row & (pl.col("variance") < 0))
+        # Under the confidence moments a negative adjusted variance needs sums no data can give; gbstats' mix of
+        # p(1-p) and sample covariances gives one on near-collinear proportions, kept for the test to refuse.
+        input_problem=pl.when(usable_row & (pl.col("variance") < 0) & pl.lit(convention == CONFIDENCE))
         .then(pl.lit("inconsistent sums: negative adjusted variance"))
         .otherwise(pl.col("input_problem")),
     ).drop("_x_pool", "_yx", "_dx", "_covariate_binary", "unadjusted_var", "covariate_var", "covariance", "problem_status")
