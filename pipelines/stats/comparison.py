@@ -390,6 +390,7 @@ def analyse(
             group_reason = group_reason.to_numpy() if group_problem.any() else None
             known_type = known_type | (metric_type == RATIO).fill_null(False).to_numpy()
             adjusted = pairs.get_column("group_adjusted_treatment").fill_null(False).to_numpy()
+            cuped_binary = binary & adjusted
             binary = binary & ~adjusted  # CUPED-adjusted proportions are tested as means
             lost = np.zeros(size, bool)
         else:
@@ -399,6 +400,7 @@ def analyse(
             scale_c = np.sqrt(np.abs(q_c / n_c))
             group_problem = np.zeros(size, bool)
             group_reason = None
+            cuped_binary = None
             lost = variance_lost(n_c, s_c, q_c, binary) | variance_lost(n_t, s_t, q_t, binary)
         missing_control, multiple_controls, mismatched = _pairing_problems(pairs)
         sums_impossible = (
@@ -503,11 +505,16 @@ def analyse(
             powered = np.where(z_rows, powered, np.nan)
         # Proportions tested for superiority use the treatment variance at p + x; non-inferiority rows keep the
         # control variance (spotify-confidence: the means are assumed equal under non-inferiority).
-        rows = z_rows & binary & ~guardrail if binary.any() else None
+        # spotify-confidence searches the binary powered effect of a CUPED-adjusted proportion too, from the
+        # control's unadjusted proportion and its adjusted variance (`z_test_linreg` with ORIGINAL_POINT_ESTIMATE).
+        cuped_search = powered_effect == CONFIDENCE and cuped_binary is not None and bool(cuped_binary.any())
+        searched = binary | cuped_binary if cuped_search else binary
+        rows = z_rows & searched & ~guardrail if searched.any() else None
         if rows is not None and rows.any():
             if powered_effect == CONFIDENCE:
+                p_c = np.where(cuped_binary, u_c, m_c) if cuped_search else m_c
                 powered[rows] = powered_effect_binary(
-                    z_sum[rows], m_c[rows], v_c[rows], n_c[rows], n_t[rows], (n_c + n_t)[rows]
+                    z_sum[rows], p_c[rows], v_c[rows], n_c[rows], n_t[rows], (n_c + n_t)[rows]
                 )
             else:  # closed form on whole columns, then picked: cheaper than gathering half the rows
                 sign = np.where(direction == -1, -1.0, 1.0) if directional else 1.0
