@@ -397,14 +397,18 @@ def test_zero_variance_rule_either_refuses_a_constant_group() -> None:
         group("control", 40, *from_moments(40, 1.0, 1.0), metric_id="fine"),
         group("b", 40, *from_moments(40, 1.3, 1.2), metric_id="fine"),
     ]
-    default = {r["metric_id"]: r for r in compare(frame(rows), method="t").to_dicts()}
-    either = {r["metric_id"]: r for r in compare(frame(rows), method="t", zero_variance="either").to_dicts()}
-    assert all(r["status"] == "ok" for r in default.values())
-    assert either["fine"] == default["fine"]
-    for metric, side in (("flat_control", "control"), ("no_conversion", "treatment")):
-        row = either[metric]
-        assert row["status"] == "zero_variance" and side in row["status_reason"], row
-        assert row["estimate"] == pytest.approx(default[metric]["estimate"])
-        assert row["p_value"] is None and row["ci_lower"] is None and row["std_error"] is None
+    for relative in ("fieller", "delta", "simple"):
+        default = {r["metric_id"]: r for r in compare(frame(rows), method="t", relative_method=relative).to_dicts()}
+        either = {r["metric_id"]: r for r in compare(frame(rows), method="t", zero_variance="either",
+                                                     relative_method=relative).to_dicts()}  # fmt: skip
+        assert all(r["status"] == "ok" for r in default.values())
+        assert either["fine"] == default["fine"]
+        for metric, side in (("flat_control", "control"), ("no_conversion", "treatment")):
+            row = either[metric]
+            assert row["status"] == "zero_variance" and side in row["status_reason"], row
+            assert row["estimate"] == pytest.approx(default[metric]["estimate"])
+            for column in ("p_value", "ci_lower", "std_error", "relative_ci_lower", "relative_ci_upper",
+                           "relative_p_value", "relative_std_error"):  # fmt: skip
+                assert row.get(column) is None, (relative, metric, column)
     with pytest.raises(ValueError, match="zero_variance"):
         compare(frame(rows), zero_variance="one")

@@ -537,7 +537,7 @@ def analyse(
         relative_se = None
         if relative_method == DELTA:  # delta-method interval of mean_t / mean_c - 1 (Deng et al. 2018)
             relative = estimate / control_mean
-            relative_se = np.sqrt(delta_relative_variance(control_mean, v_c, n_c, u_t, v_t, n_t))
+            relative_se = keep(inference_ok, np.sqrt(delta_relative_variance(control_mean, v_c, n_c, u_t, v_t, n_t)))
             rel_alternative = alternative * np.sign(control_mean).astype(np.int8) if alternative.any() else alternative
             rel_lower, rel_upper = interval(relative, relative_se, q_row, rel_alternative)
             relative_null = null / control_mean if hyp.present else 0.0
