@@ -6,10 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from pipelines.stats import compare
 from pipelines.stats.ratio import metric_group_moments, ratio_group_moments
-from pipelines.stats.relative import effect_tests, pair_with_control
-
-KEY = ["experiment_id", "metric_id", "as_of_date"]
 
 
 def _units(rng: np.random.Generator, shape: tuple[int, ...], lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -95,9 +93,8 @@ def test_aa_ratio_rejection_rate_is_nominal() -> None:
     reps, n, alpha = 3000, 300, 0.05
     c = _sums(*_units(rng, (reps, n)))
     t = _sums(*_units(rng, (reps, n)))
-    groups = ratio_group_moments(_frame(c, t).with_columns(pl.col("n").cast(pl.Int64)))
-    pairs = pair_with_control(groups.rename({"variance": "var"}), KEY, ("n", "mean", "var"))
-    out = effect_tests(pairs, alpha=alpha, method="t")
+    out = compare(_frame(c, t).with_columns(pl.col("n").cast(pl.Int64)), alpha=alpha, method="t", correction="none",
+                  relative_method="delta")  # fmt: skip
     assert (out["status"] == "ok").all()
     band = 3.5 * np.sqrt(alpha * (1 - alpha) / reps)
     for column in ("p_value", "relative_p_value"):
@@ -109,9 +106,7 @@ def test_ratio_detects_a_real_lift() -> None:
     rng = np.random.default_rng(5)
     c = _sums(*_units(rng, (1, 5000)))
     t = _sums(*_units(rng, (1, 5000), lift=0.1))
-    groups = ratio_group_moments(_frame(c, t))
-    pairs = pair_with_control(groups.rename({"variance": "var"}), KEY, ("n", "mean", "var"))
-    out = effect_tests(pairs, method="t").row(0, named=True)
+    out = compare(_frame(c, t), method="t", relative_method="delta").row(0, named=True)
     assert out["p_value"] < 1e-3
     assert out["relative_ci_lower"] < 0.1 < out["relative_ci_upper"]
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from scipy import stats
 
-from pipelines.stats.relative import effect_tests
-from pipelines.stats.variance_reduction import (
-    CONFIDENCE,
-    GBSTATS,
-    cuped_compare,
-    cuped_group_moments,
-    cuped_pairs,
-)
+from pipelines.stats import compare
+from pipelines.stats.variance_reduction import CONFIDENCE, GBSTATS, cuped_group_moments
 
-KEY = ["experiment_id", "metric_id", "as_of_date"]
+# compare()'s arguments for each library's CUPED convention (the library's test and relative effect with it).
+CONVENTION = {
+    GBSTATS: dict(cuped=GBSTATS, method="t", relative_method="delta", correction="none"),
+    CONFIDENCE: dict(cuped=CONFIDENCE, method="z", relative_method="simple", correction="none"),
+}
 
 
 def _draw(rng: np.random.Generator, shape: tuple[int, ...], rho: float, effect: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -68,50 +67,55 @@ def _frame(groups: dict[str, dict[str, np.ndarray]], metric_type: str = "mean") 
 # ---------------------------------------------------------------------------------------------- brute force
 
 
+def _groups(frame: pl.DataFrame, convention: str) -> dict[str, dict]:
+    """The engine's adjusted per-group moments (those compare() tests), by variant."""
+    return {r["variant"]: r for r in cuped_group_moments(frame, convention=convention).to_dicts()}
+
+
 def test_gbstats_convention_equals_numpy_on_raw_units() -> None:
     rng = np.random.default_rng(20)
     yc, xc = _draw(rng, (1, 700), 0.6)
     yt, xt = _draw(rng, (1, 500), 0.6, effect=0.2)
-    out = cuped_pairs(_frame({"control": _sums(yc, xc), "treatment": _sums(yt, xt)}), convention=GBSTATS).row(0, named=True)
+    frame = _frame({"control": _sums(yc, xc), "treatment": _sums(yt, xt)})
+    g = _groups(frame, GBSTATS)
+    out = compare(frame, **CONVENTION[GBSTATS]).row(0, named=True)
     y, x = np.concatenate([yc[0], yt[0]]), np.concatenate([xc[0], xt[0]])
     theta = np.cov(y, x, ddof=1)[0, 1] / x.var(ddof=1)
-    assert out["theta"] == pytest.approx(theta, rel=1e-9)
-    assert out["mean_treatment"] - out["mean_control"] == pytest.approx(
-        (yt.mean() - theta * xt.mean()) - (yc.mean() - theta * xc.mean()), rel=1e-9
-    )
+    assert g["control"]["theta"] == pytest.approx(theta, rel=1e-9) and g["treatment"]["theta"] == g["control"]["theta"]
+    assert out["estimate"] == pytest.approx((yt.mean() - theta * xt.mean()) - (yc.mean() - theta * xc.mean()), rel=1e-9)
     # per-unit adjusted variance = sample variance of y - theta x within the group
-    assert out["var_control"] == pytest.approx((yc[0] - theta * xc[0]).var(ddof=1), rel=1e-9)
-    assert out["var_treatment"] == pytest.approx((yt[0] - theta * xt[0]).var(ddof=1), rel=1e-9)
-    assert out["unadjusted_var_control"] == pytest.approx(yc.var(ddof=1), rel=1e-12)
-    assert out["cuped_applied"] and out["status"] == "ok"
+    var_c, var_t = (yc[0] - theta * xc[0]).var(ddof=1), (yt[0] - theta * xt[0]).var(ddof=1)
+    assert g["control"]["variance"] == pytest.approx(var_c, rel=1e-9)
+    assert g["treatment"]["variance"] == pytest.approx(var_t, rel=1e-9)
+    assert out["std_error"] == pytest.approx(np.sqrt(var_c / 700 + var_t / 500), rel=1e-9)
+    assert g["control"]["unadjusted_variance"] == pytest.approx(yc.var(ddof=1), rel=1e-12)
+    assert out["unadjusted_estimate"] == pytest.approx(yt.mean() - yc.mean(), rel=1e-12)
+    assert out["unadjusted_std_error"] == pytest.approx(np.sqrt(yc.var(ddof=1) / 700 + yt.var(ddof=1) / 500), rel=1e-9)
+    assert out["status"] == "ok" and out["variance_reduction_rate"] > 0.2
 
 
 def test_confidence_convention_equals_pooled_least_squares() -> None:
     rng = np.random.default_rng(21)
     data = {g: _draw(rng, (1, n), 0.5, effect=e) for g, n, e in (("control", 400, 0), ("t1", 300, 0.1), ("t2", 350, 0.3))}
-    out = cuped_pairs(_frame({g: _sums(*v) for g, v in data.items()}), convention=CONFIDENCE).sort("treatment")
+    frame = _frame({g: _sums(*v) for g, v in data.items()})
+    groups = _groups(frame, CONFIDENCE)
+    out = compare(frame, **CONVENTION[CONFIDENCE])
     y = np.concatenate([v[0][0] for v in data.values()])
     x = np.concatenate([v[1][0] for v in data.values()])
     (_, slope), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(x), x]), y, rcond=None)
-    np.testing.assert_allclose(out["theta"].to_numpy(), slope, rtol=1e-9)
+    var = {}
+    for g, row in groups.items():
+        yg, xg = data[g][0][0], data[g][1][0]
+        assert row["theta"] == pytest.approx(slope, rel=1e-9)
+        assert row["mean"] == pytest.approx(yg.mean() - slope * (xg.mean() - x.mean()), rel=1e-9)
+        var[g] = yg.var(ddof=1) + slope**2 * xg.var(ddof=0) - 2 * slope * np.cov(yg, xg, ddof=0)[0, 1]
+        assert row["variance"] == pytest.approx(var[g], rel=1e-9)
     for row in out.iter_rows(named=True):
-        for side, g in (("control", "control"), ("treatment", row["treatment"])):
-            yg, xg = data[g][0][0], data[g][1][0]
-            assert row[f"mean_{side}"] == pytest.approx(yg.mean() - slope * (xg.mean() - x.mean()), rel=1e-9)
-            var = yg.var(ddof=1) + slope**2 * xg.var(ddof=0) - 2 * slope * np.cov(yg, xg, ddof=0)[0, 1]
-            assert row[f"var_{side}"] == pytest.approx(var, rel=1e-9)
-        se2 = lambda p: row[f"{p}var_control"] / row["n_control"] + row[f"{p}var_treatment"] / row["n_treatment"]  # noqa: E731
-        assert row["variance_reduction_rate"] == pytest.approx(1 - se2("") / se2("unadjusted_"), rel=1e-9)
-
-
-def test_confidence_group_moments_agree_with_pairs() -> None:
-    rng = np.random.default_rng(22)
-    frame = _frame({g: _sums(*_draw(rng, (3, 200), 0.7)) for g in ("control", "t1", "t2")})
-    groups = cuped_group_moments(frame)
-    pairs = cuped_pairs(frame, convention=CONFIDENCE)
-    joined = pairs.join(groups.select(*KEY, treatment="variant", mean="mean", variance="variance"), on=[*KEY, "treatment"])
-    np.testing.assert_allclose(joined["mean_treatment"].to_numpy(), joined["mean"].to_numpy(), rtol=1e-12)
-    np.testing.assert_allclose(joined["var_treatment"].to_numpy(), joined["variance"].to_numpy(), rtol=1e-12)
+        g, n_c, n_t = row["treatment"], row["n_control"], row["n_treatment"]
+        adjusted = var["control"] / n_c + var[g] / n_t
+        plain = data["control"][0][0].var(ddof=1) / n_c + data[g][0][0].var(ddof=1) / n_t
+        assert row["std_error"] == pytest.approx(np.sqrt(adjusted), rel=1e-9)
+        assert row["variance_reduction_rate"] == pytest.approx(1 - adjusted / plain, rel=1e-9)
 
 
 def test_proportion_cuped_uses_binomial_variances_under_gbstats() -> None:
@@ -119,13 +123,16 @@ def test_proportion_cuped_uses_binomial_variances_under_gbstats() -> None:
     x = (rng.random((2, 2000)) < 0.4).astype(float)
     y = np.where(rng.random((2, 2000)) < 0.7, x, (rng.random((2, 2000)) < 0.4)).astype(float)
     frame = _frame({"control": _sums(y[:1], x[:1]), "treatment": _sums(y[1:], x[1:])}, metric_type="proportion")
-    out = cuped_pairs(frame, convention=GBSTATS).row(0, named=True)
+    out = _groups(frame, GBSTATS)["control"]
     yy, xx = y.ravel(), x.ravel()
     theta = np.cov(yy, xx, ddof=1)[0, 1] / (xx.mean() * (1 - xx.mean()))
     assert out["theta"] == pytest.approx(theta, rel=1e-9)
     p, q = y[0].mean(), x[0].mean()
     var = p * (1 - p) + theta**2 * q * (1 - q) - 2 * theta * np.cov(y[0], x[0], ddof=1)[0, 1]
-    assert out["var_control"] == pytest.approx(var, rel=1e-9)
+    assert out["variance"] == pytest.approx(var, rel=1e-9)
+    tested = compare(frame, **CONVENTION[GBSTATS]).row(0, named=True)
+    var_t = _groups(frame, GBSTATS)["treatment"]["variance"]
+    assert tested["std_error"] == pytest.approx(np.sqrt(var / 2000 + var_t / 2000), rel=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------- simulation
@@ -136,7 +143,7 @@ def test_variance_reduction_is_about_rho_squared(rho: float) -> None:
     rng = np.random.default_rng(24)
     frame = _frame({g: _sums(*_draw(rng, (1, 20000), rho)) for g in ("control", "treatment")})
     for convention in (GBSTATS, CONFIDENCE):
-        rate = cuped_pairs(frame, convention=convention)["variance_reduction_rate"][0]
+        rate = compare(frame, **CONVENTION[convention])["variance_reduction_rate"][0]
         assert rate == pytest.approx(rho**2, abs=0.02)
 
 
@@ -145,22 +152,26 @@ def test_aa_rejection_rate_is_nominal_and_intervals_shrink(convention: str) -> N
     rng = np.random.default_rng(25)
     reps, n, alpha = 3000, 200, 0.05
     frame = _frame({g: _sums(*_draw(rng, (reps, n), 0.7)) for g in ("control", "treatment")})
-    out = cuped_compare(frame, convention=convention, alpha=alpha)
-    assert (out["status"] == "ok").all() and out["cuped_applied"].all()
+    out = compare(frame, alpha=alpha, **CONVENTION[convention])
+    assert (out["status"] == "ok").all() and (out["variance_reduction_rate"] > 0).all()
     band = 3.5 * np.sqrt(alpha * (1 - alpha) / reps)
-    for column in ("p_value", "relative_p_value", "unadjusted_p_value"):
-        rate = (out[column].to_numpy() < alpha).mean()
+    # the unadjusted test beside it: its z statistic (n = 200 a group: t and z agree to the band)
+    unadjusted_p = 2 * stats.norm.sf(np.abs(out["unadjusted_estimate"] / out["unadjusted_std_error"]).to_numpy())
+    for column, p in (("p_value", out["p_value"].to_numpy()), ("relative_p_value", out["relative_p_value"].to_numpy()),
+                      ("unadjusted", unadjusted_p)):  # fmt: skip
+        rate = (p < alpha).mean()
         assert abs(rate - alpha) < band, (column, rate)
+    # the adjusted interval against the unadjusted one at the same critical value
+    assert np.median((out["std_error"] / out["unadjusted_std_error"]).to_numpy()) == pytest.approx(np.sqrt(1 - 0.49), abs=0.03)
     width = (out["ci_upper"] - out["ci_lower"]).to_numpy()
-    plain = (out["unadjusted_ci_upper"] - out["unadjusted_ci_lower"]).to_numpy()
-    assert np.median(width / plain) == pytest.approx(np.sqrt(1 - 0.49), abs=0.03)
+    np.testing.assert_allclose(width, 2 * out["std_error"].to_numpy() * stats.norm.ppf(1 - alpha / 2), rtol=2e-2)
 
 
 def test_cuped_is_unbiased_and_its_variance_is_right() -> None:
     rng = np.random.default_rng(26)
     reps, effect = 4000, 0.25
     frame = _frame({"control": _sums(*_draw(rng, (reps, 300), 0.8)), "treatment": _sums(*_draw(rng, (reps, 300), 0.8, effect))})
-    out = effect_tests(cuped_pairs(frame))
+    out = compare(frame, **CONVENTION[GBSTATS])
     diff = out["estimate"].to_numpy()
     assert diff.mean() == pytest.approx(effect, abs=4 * diff.std() / np.sqrt(reps))
     assert diff.var(ddof=1) == pytest.approx(np.mean(out["std_error"].to_numpy() ** 2), rel=0.08)
@@ -178,19 +189,22 @@ def test_ratio_cuped_equals_brute_force_linearisation() -> None:
     rng = np.random.default_rng(27)
     (mc, dc, xc), (mt, dt, xt) = _ratio_units(rng, (1, 800)), _ratio_units(rng, (1, 600), lift=0.05)
     frame = _frame({"control": _ratio_sums(mc, dc, xc), "treatment": _ratio_sums(mt, dt, xt)}, metric_type="ratio")
-    out = cuped_pairs(frame, convention=GBSTATS).row(0, named=True)
+    groups = _groups(frame, GBSTATS)
     m, d, x = (np.concatenate([a[0], b[0]]) for a, b in ((mc, mt), (dc, dt), (xc, xt)))
     r_pool = m.sum() / d.sum()
     lin_pool = (m - r_pool * d) / d.mean()
     theta = np.cov(lin_pool, x, ddof=1)[0, 1] / x.var(ddof=1)
-    assert out["theta"] == pytest.approx(theta, rel=1e-9)
     for side, (mg, dg, xg) in (("control", (mc[0], dc[0], xc[0])), ("treatment", (mt[0], dt[0], xt[0]))):
+        g = groups[side]
+        assert g["theta"] == pytest.approx(theta, rel=1e-9)
         r = mg.sum() / dg.sum()
         lin = (mg - r * dg) / dg.mean()  # the group's delta-method linearisation
-        assert out[f"unadjusted_mean_{side}"] == pytest.approx(r, rel=1e-12)
-        assert out[f"unadjusted_var_{side}"] == pytest.approx(lin.var(ddof=1), rel=1e-9)
-        assert out[f"var_{side}"] == pytest.approx((lin - theta * xg).var(ddof=1), rel=1e-9)
-        assert out[f"mean_{side}"] == pytest.approx(r - theta * (xg.mean() - x.mean()), rel=1e-9)
+        assert g["unadjusted_mean"] == pytest.approx(r, rel=1e-12)
+        assert g["unadjusted_variance"] == pytest.approx(lin.var(ddof=1), rel=1e-9)
+        assert g["variance"] == pytest.approx((lin - theta * xg).var(ddof=1), rel=1e-9)
+        assert g["mean"] == pytest.approx(r - theta * (xg.mean() - x.mean()), rel=1e-9)
+    out = compare(frame, **CONVENTION[GBSTATS]).row(0, named=True)
+    assert out["estimate"] == pytest.approx(groups["treatment"]["mean"] - groups["control"]["mean"], rel=1e-12)
     assert out["variance_reduction_rate"] > 0.2
 
 
@@ -199,7 +213,7 @@ def test_ratio_cuped_by_simulation(convention: str) -> None:
     rng = np.random.default_rng(28)
     reps, n, alpha = 3000, 400, 0.05
     aa = _frame({g: _ratio_sums(*_ratio_units(rng, (reps, n))) for g in ("control", "treatment")}, metric_type="ratio")
-    out = cuped_compare(aa, convention=convention, alpha=alpha, method="t")
+    out = compare(aa, alpha=alpha, **(CONVENTION[convention] | {"method": "t"}))
     assert (out["status"] == "ok").all()
     rate = (out["p_value"].to_numpy() < alpha).mean()
     assert abs(rate - alpha) < 3.5 * np.sqrt(alpha * (1 - alpha) / reps), rate
@@ -210,7 +224,7 @@ def test_ratio_cuped_by_simulation(convention: str) -> None:
     # a 5% lift in revenue per purchase is recovered without bias
     lift = _frame({"control": _ratio_sums(*_ratio_units(rng, (reps, n))),
                    "treatment": _ratio_sums(*_ratio_units(rng, (reps, n), lift=0.05))}, metric_type="ratio")  # fmt: skip
-    rel = cuped_compare(lift, convention=convention)["relative_estimate"].to_numpy()
+    rel = compare(lift, **CONVENTION[convention])["relative_estimate"].to_numpy()
     assert rel.mean() == pytest.approx(0.05, abs=4 * rel.std() / np.sqrt(reps) + 0.002)
 
 
@@ -222,7 +236,7 @@ def test_units_without_pre_exposure_data_keep_the_estimate_unbiased() -> None:
     for g, e in (("control", 0.0), ("treatment", effect)):
         y, x = _draw(rng, (reps, n), 0.8, e)
         groups[g] = (y, np.where(rng.random((reps, n)) < 0.4, 0.0, x))
-    out = cuped_compare(_frame({g: _sums(*v) for g, v in groups.items()}))
+    out = compare(_frame({g: _sums(*v) for g, v in groups.items()}), **CONVENTION[GBSTATS])
     diff = out["estimate"].to_numpy()
     assert diff.mean() == pytest.approx(effect, abs=4 * diff.std() / np.sqrt(reps))
     # ... but with x ~ N(10, 1) a recorded 0 is a far outlier: the pooled slope mostly fits "new vs returning"
@@ -239,11 +253,14 @@ def test_constant_covariate_falls_back_to_the_unadjusted_test(convention: str) -
     rng = np.random.default_rng(30)
     y = rng.normal(0, 1, (2, 100))
     frame = _frame({"control": _sums(y[:1], np.zeros((1, 100))), "treatment": _sums(y[1:], np.zeros((1, 100)))})
-    out = cuped_compare(frame, convention=convention).row(0, named=True)
-    assert out["status"] == "ok" and not out["cuped_applied"] and "no variance" in out["cuped_reason"]
-    assert out["theta"] == 0.0 and out["variance_reduction_rate"] == 0.0
-    for column in ("estimate", "ci_lower", "ci_upper", "p_value"):
-        assert out[column] == pytest.approx(out[f"unadjusted_{column}"], rel=1e-12)
+    assert all(g["theta"] == 0.0 for g in _groups(frame, convention).values())
+    out = compare(frame, **CONVENTION[convention]).row(0, named=True)
+    plain = compare(frame.drop("cov_sum", "cov_sum_sq", "cross_sum"), **CONVENTION[convention]).row(0, named=True)
+    assert out["status"] == "ok" and out["variance_reduction_rate"] == 0.0
+    assert out["estimate"] == pytest.approx(out["unadjusted_estimate"], rel=1e-12)
+    assert out["std_error"] == pytest.approx(out["unadjusted_std_error"], rel=1e-12)
+    for column in ("estimate", "ci_lower", "ci_upper", "p_value", "relative_ci_lower", "relative_p_value"):
+        assert out[column] == pytest.approx(plain[column], rel=1e-12)
 
 
 def test_degenerate_groups_give_null_and_reason() -> None:
@@ -261,9 +278,10 @@ def test_degenerate_groups_give_null_and_reason() -> None:
         {"experiment_id": "ratio0", "variant": "t", "is_control": False, **ok, "metric_type": "ratio", "den_sum": 3.0,
          "den_sum_sq": 3.0, "cov_cross_sum": 1.0, "den_cov_cross_sum": 1.0},
     ]  # fmt: skip
-    frame = pl.DataFrame([{"metric_type": "mean"} | r for r in rows], infer_schema_length=None)
+    frame = pl.DataFrame([{"metric_type": "mean", "metric_id": "m", "as_of_date": 0} | r for r in rows],
+                         infer_schema_length=None)  # fmt: skip
     for convention in (GBSTATS, CONFIDENCE):
-        out = cuped_compare(frame, convention=convention, key=["experiment_id"])
+        out = compare(frame, **CONVENTION[convention])
         got = {r["experiment_id"]: r for r in out.iter_rows(named=True)}
         expected = {"small": ("insufficient_sample", "n >= 2"), "nocontrol": ("missing_control", "no control"),
                     "missing": ("invalid_input", "missing"), "kind": ("invalid_input", "metric_type"),
@@ -271,17 +289,16 @@ def test_degenerate_groups_give_null_and_reason() -> None:
         for experiment, (status, reason) in expected.items():
             row = got[experiment]
             assert row["status"] == status and reason in row["status_reason"], row
-            assert not row["cuped_applied"] and row["cuped_reason"]
-            for column in ("ci_lower", "p_value", "relative_ci_lower", "variance_reduction_rate", "theta"):
+            for column in ("ci_lower", "p_value", "relative_ci_lower", "variance_reduction_rate"):
                 assert row[column] is None, (experiment, column)
 
 
-def test_unknown_convention_and_missing_columns_raise() -> None:
+def test_unknown_convention_raises() -> None:
     frame = _frame({g: _sums(*_draw(np.random.default_rng(0), (1, 10), 0.5)) for g in ("c", "t")})
     with pytest.raises(ValueError, match="convention"):
-        cuped_pairs(frame, convention="statsmodels")
-    with pytest.raises(ValueError, match="cov_sum"):
-        cuped_pairs(frame.drop("cov_sum"))
+        cuped_group_moments(frame, convention="statsmodels")
+    with pytest.raises(ValueError, match="cuped"):
+        compare(frame, cuped="statsmodels")
 
 
 def test_ratio_metric_with_cuped_through_compare_is_calibrated() -> None:
