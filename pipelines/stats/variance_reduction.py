@@ -25,7 +25,9 @@ Two conventions (`convention=`):
   proportion's variance is p(1-p); theta = 0 (unadjusted test) when the pooled x or y has no variance. Per-group
   variance var_y + theta^2 var_x - 2 theta cov(y, x) with the same moments. gbstats' own adjusted mean is
   ybar - theta xbar; we report ybar - theta (xbar - xbar_pooled), which differs by the same constant in both groups
-  (the difference is identical and gbstats' relative effect divides by the *unadjusted* control mean).
+  (the difference is identical and gbstats' relative effect divides by the *unadjusted* control mean). With more
+  than two groups in a comparison key, the slope pools all of them (one slope per key, as `compare` needs per-group
+  moments); with two it is gbstats' pair.
 - "confidence" (spotify-confidence 4.1.0 `z-test-linreg`): one OLS slope per metric pooled over *all* groups of the
   comparison key, b = (Sxy - Sx Sy / N) / (Sxx - Sx^2 / N), a singular design giving b = 0; adjusted mean
   ybar - b (xbar_g - xbar_pooled); per-group variance var_y + b^2 var_x - 2 b cov(y, x) where var_y is the usual
@@ -47,20 +49,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import polars as pl
 
 from pipelines.stats.ratio import statistic_moment_exprs
 from pipelines.stats.sufficient import METRIC_TYPES, PROPORTION, RATIO, VARIANCE_NOISE_FLOOR, comparison_key
-from pipelines.stats.relative import (
-    DELTA,
-    OK,
-    SIMPLE,
-    TWO_SIDED,
-    effect_tests,
-    pair_with_control,
-    pairing_status,
-)
 
 GBSTATS = "gbstats"
 CONFIDENCE = "confidence"
@@ -69,12 +61,6 @@ REQUIRED = ("variant", "is_control", "metric_type", "n", "sum", "sum_sq", "cov_s
 RATIO_REQUIRED = ("den_sum", "den_sum_sq", "cov_cross_sum", "den_cov_cross_sum")
 # Raw sums pooled to estimate theta: y, y^2, x, x^2, y*x (or m*x for ratios), d, d*x.
 _POOL = ("n", "sum", "sum_sq", "cov_sum", "cov_sum_sq", "_yx", "den_sum", "_dx")
-OUTPUT = (
-    "control", "treatment", "metric_type", "n_control", "n_treatment", "mean_control", "mean_treatment",
-    "var_control", "var_treatment", "unadjusted_mean_control", "unadjusted_mean_treatment",
-    "unadjusted_var_control", "unadjusted_var_treatment", "covariate_mean_control", "covariate_mean_treatment",
-    "theta", "variance_reduction_rate", "cuped_applied", "cuped_reason", "status", "status_reason",
-)  # fmt: skip
 
 
 def _f(name: str) -> pl.Expr:
@@ -191,119 +177,6 @@ def adjusted_mean_expr(mean: pl.Expr, theta: pl.Expr, x_mean: pl.Expr, x_pooled_
 def adjusted_variance_expr(var_y: pl.Expr, theta: pl.Expr, var_x: pl.Expr, cov_yx: pl.Expr) -> pl.Expr:
     """Per-unit var_y + theta^2 var_x - 2 theta cov(y, x) (Deng et al. 2013 eq. 4 with a pooled theta)."""
     return var_y + theta**2 * var_x - 2.0 * theta * cov_yx
-
-
-def cuped_pairs(
-    stats: pl.DataFrame, *, convention: str = GBSTATS, key: Sequence[str] | None = None
-) -> pl.DataFrame:
-    """Regression-adjusted per-group moments for every treatment-vs-control comparison (Deng et al. 2013).
-
-    `stats`: one row per group (key columns, variant, is_control, metric_type, sums; see module doc). `key`
-    defaults to experiment_id, metric_id, as_of_date [, segment] among the columns present. theta is pooled over the
-    pair (gbstats) or over all groups of the key (confidence). Output: one row per (key, treatment) with the columns
-    `OUTPUT` (mean_*/var_* adjusted and per unit, unadjusted_* beside them, theta, variance_reduction_rate,
-    cuped_applied / cuped_reason for the no-variance fallback, status / status_reason), ready for
-    `pipelines.stats.relative.effect_tests`. Never raises on degenerate rows.
-    """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"cuped_pairs: unknown convention {convention!r}; available: {CONVENTIONS}")
-    missing = [c for c in REQUIRED if c not in stats.columns]
-    if missing:
-        raise ValueError(f"cuped_pairs: missing input columns {missing}")
-    key = list(key) if key is not None else comparison_key(stats)
-    groups = _group_moments(stats, convention)
-    per_group = (
-        "metric_type", "n", "unadjusted_mean", "unadjusted_var", "covariate_mean", "covariate_var", "covariance",
-        "problem_status", "input_problem", "_covariate_binary", *_POOL[1:],  # _POOL[0] is n, listed above
-    )  # fmt: skip
-    pairs = pairing_status(pair_with_control(groups, key, per_group))
-    pairs = pairs.rename({"metric_type_treatment": "metric_type", "_covariate_binary_treatment": "_covariate_binary"})
-    if convention == GBSTATS:  # the comparison's two groups pooled as one sample
-        pairs = pairs.with_columns(**{f"pool_{c}": _f(f"{c}_control") + _f(f"{c}_treatment") for c in _POOL})
-    else:  # every usable group of the key
-        usable = groups.filter(pl.col("input_problem").is_null())
-        pooled = usable.group_by(key).agg(**{f"pool_{c}": _f(c).sum() for c in _POOL})
-        pairs = pairs.join(pooled, on=key, how="left", nulls_equal=True)
-
-    # status: pairing problems, then input problems of either group
-    c_bad, t_bad = pl.col("input_problem_control").is_not_null(), pl.col("input_problem_treatment").is_not_null()
-    type_mismatch = pl.col("metric_type_control") != pl.col("metric_type")
-    pairs = pairs.with_columns(
-        status=pl.when(pl.col("status") != OK).then(pl.col("status"))
-        .when(c_bad).then(pl.col("problem_status_control"))
-        .when(t_bad).then(pl.col("problem_status_treatment"))
-        .when(type_mismatch).then(pl.lit("invalid_input"))
-        .otherwise(pl.col("status")),
-        status_reason=pl.when(pl.col("status") != OK).then(pl.col("status_reason"))
-        .when(c_bad).then(pl.format("control: {}", pl.col("input_problem_control")))
-        .when(t_bad).then(pl.format("treatment: {}", pl.col("input_problem_treatment")))
-        .when(type_mismatch).then(pl.format("metric_type differs: control {} vs treatment {}",
-                                            pl.col("metric_type_control"), pl.col("metric_type")))
-        .otherwise(pl.col("status_reason")),
-    )  # fmt: skip
-    ok = pl.col("status") == OK
-    pairs = pairs.with_columns(theta=pl.when(ok).then(pooled_theta_expr(convention)))
-    x_pool = _f("pool_cov_sum") / _f("pool_n")
-    theta = pl.col("theta")
-    adj = {}
-    for side in ("control", "treatment"):
-        adj[f"mean_{side}"] = adjusted_mean_expr(pl.col(f"unadjusted_mean_{side}"), theta, pl.col(f"covariate_mean_{side}"), x_pool)
-        var = adjusted_variance_expr(pl.col(f"unadjusted_var_{side}"), theta, pl.col(f"covariate_var_{side}"), pl.col(f"covariance_{side}"))
-        noise = VARIANCE_NOISE_FLOOR * (pl.col(f"unadjusted_var_{side}") + theta**2 * pl.col(f"covariate_var_{side}")).abs()
-        adj[f"var_{side}"] = pl.when(var.abs() <= noise).then(0.0).otherwise(var)
-        adj[f"unadjusted_var_{side}"] = pl.col(f"unadjusted_var_{side}").clip(lower_bound=0.0)
-    pairs = pairs.with_columns(**{k: pl.when(ok).then(v) for k, v in adj.items()})
-    negative = (pl.col("var_control") < 0) | (pl.col("var_treatment") < 0)
-    pairs = pairs.with_columns(
-        status=pl.when(negative).then(pl.lit("invalid_input")).otherwise(pl.col("status")),
-        status_reason=pl.when(negative).then(pl.lit("inconsistent sums: negative adjusted variance"))
-        .otherwise(pl.col("status_reason")),
-    )
-    var_diff = lambda p: _f(f"{p}var_control") / _f("n_control") + _f(f"{p}var_treatment") / _f("n_treatment")  # noqa: E731
-    applied = ok & ~negative & (theta != 0)
-    return pairs.with_columns(
-        variance_reduction_rate=pl.when(ok & ~negative & (var_diff("unadjusted_") > 0))
-        .then(1.0 - var_diff("") / var_diff("unadjusted_")),
-        cuped_applied=applied.fill_null(False),
-        cuped_reason=pl.when(ok & ~negative & (theta == 0))
-        .then(pl.lit("covariate (or metric) has no variance in the pooled groups: theta = 0, unadjusted test"))
-        .when(~(ok & ~negative))
-        .then(pl.col("status_reason")),
-    ).select(*key, *OUTPUT)
-
-
-def cuped_compare(
-    stats: pl.DataFrame,
-    *,
-    convention: str = GBSTATS,
-    key: Sequence[str] | None = None,
-    alpha: float = 0.05,
-    method: str | None = None,
-    alternative: str = TWO_SIDED,
-    relative_method: str | None = None,
-) -> pl.DataFrame:
-    """CUPED-adjusted and unadjusted tests side by side: `cuped_pairs` then `relative.effect_tests` twice.
-
-    Defaults follow the convention: gbstats -> Welch t, delta-method relative (Deng et al. 2013 / gbstats 0.8.0);
-    confidence -> z, relative = absolute / adjusted control mean (spotify-confidence 4.1.0 `z-test-linreg`).
-    Output: `cuped_pairs` columns + the `effect_tests` columns for the adjusted statistic + the same test columns
-    prefixed `unadjusted_` (e.g. unadjusted_estimate, unadjusted_ci_lower, unadjusted_p_value).
-    """
-    method = method or ("t" if convention == GBSTATS else "z")
-    relative_method = relative_method or (DELTA if convention == GBSTATS else SIMPLE)
-    pairs = cuped_pairs(stats, convention=convention, key=key)
-    opts = dict(alpha=alpha, method=method, alternative=alternative, relative_method=relative_method)
-    adjusted = effect_tests(pairs, **opts)
-    plain_in = pairs.with_columns(
-        mean_control=pl.col("unadjusted_mean_control"),
-        mean_treatment=pl.col("unadjusted_mean_treatment"),
-        var_control=pl.col("unadjusted_var_control"),
-        var_treatment=pl.col("unadjusted_var_treatment"),
-    )
-    tested = ("estimate", "std_error", "df", "ci_lower", "ci_upper", "p_value", "relative_estimate",
-              "relative_std_error", "relative_ci_lower", "relative_ci_upper", "relative_p_value")  # fmt: skip
-    plain = effect_tests(plain_in, **opts).select(pl.col(c).alias(f"unadjusted_{c}") for c in tested)
-    return pl.concat([adjusted, plain], how="horizontal")
 
 
 def cuped_group_moments(
