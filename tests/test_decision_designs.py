@@ -238,3 +238,11 @@ def test_end_needs_the_designs_own_sample_size():
         sizes[method] = results["required_sample_size"][0]
         assert decisions["decision"].to_list() == ["end" if method == "none" else "continue"], method
     assert sizes["none"] < sizes["group_sequential"] < sizes["confidence_sequence"]
+
+
+def test_a_metric_without_a_preferred_direction_reports_its_information():
+    looks = {k: {"control": (n, BASE), "treatment": (n, BASE)} for k, n in {0: 2_500, 1: 5_000}.items()}
+    rows = metric("m", "success", looks, preferred_direction=None, minimum_detectable_effect=0.01)
+    results, _ = nightly(stats_frame(rows, method="group_sequential", planned_units=10_000))
+    assert results.sort("as_of_date")["information_fraction"].to_list() == pytest.approx([0.5, 1.0])
+    assert results["critical_value"].is_finite().all()

@@ -220,10 +220,13 @@ def group_sequential(results: pl.DataFrame, recorded: pl.DataFrame | None = None
     looks = information.filter(is_look()).with_columns(
         spent=spent_alpha(), harm_spent=2 * pl.col("deterioration_adjusted_alpha")
     )
-    bounded = _bounds(_bounds(looks, "spent", "critical_value").drop("spent_fraction"), "harm_spent", "harm_bound")
-    tested = _sequential_verdicts(bounded.with_columns(information_fraction=pl.col("spent_fraction")))
+    # the metric's test's fractions are reported (a row without a preferred direction has no deterioration test)
+    tested = _bounds(looks, "spent", "critical_value").rename({"spent_fraction": "_tested_fraction"})
+    bounded = _bounds(tested, "harm_spent", "harm_bound")
+    tested = _sequential_verdicts(bounded.with_columns(information_fraction=pl.col("_tested_fraction")))
     return pl.concat(
-        [tested.drop("spent", "harm_spent", "harm_bound", "spent_fraction"), information.filter(~is_look())],
+        [tested.drop("spent", "harm_spent", "harm_bound", "spent_fraction", "_tested_fraction"),
+         information.filter(~is_look())],
         how="diagonal_relaxed",
     )
 
