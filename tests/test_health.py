@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pytest
 
 from pipelines.analysis.health import (
     covariate_imbalance_health,
@@ -127,3 +128,24 @@ def test_every_check_reports_for_every_look():
         "metric_models", "metric_data", "exposure_traffic", "quarantined_rows",
     }  # fmt: skip
     assert (health["status"] == "pass").all()
+
+
+@pytest.mark.parametrize(("share", "status"), [(0.005, "pass"), (0.05, "warn"), (0.5, "fail")])
+def test_quarantine_check_reads_sql_sums(share: float, status: str) -> None:
+    """The row counts as a SQL sum returns them (HUGEINT, read as a decimal) still give the share, not 0."""
+    import duckdb
+
+    from pipelines.warehouse import read_frame
+
+    raw = 20_000
+    with duckdb.connect() as con:
+        con.execute("create table checked as select i, i < ? as bad from range(?) as t(i)", [int(raw * share), raw])
+        counts = read_frame(con, """
+            select 'events' as source_table, count(*) as raw_rows,
+                   sum(case when not bad then 1 else 0 end) as clean_rows,
+                   sum(case when bad then 1 else 0 end) as quarantined_rows
+            from checked
+        """)  # fmt: skip
+    days = pl.DataFrame({"experiment_id": ["e"], "as_of_date": [START]})
+    [row] = quarantine_health(counts, days).to_dicts()
+    assert row["status"] == status and row["value"] == pytest.approx(share)

@@ -195,7 +195,8 @@ def exposure_traffic_health(counts: pl.DataFrame) -> pl.DataFrame:
 def quarantine_health(raw_counts: pl.DataFrame, days: pl.DataFrame) -> pl.DataFrame:
     """Share of raw rows set aside as bad, per source table (the same for every experiment and look): warn above
     1%, fail above 10%."""
-    share = pl.col("quarantined_rows") / pl.col("raw_rows")
+    # counts may arrive as wide integers or decimals (a SQL sum): divide as floats, never as truncating integers
+    share = pl.col("quarantined_rows").cast(pl.Float64) / pl.col("raw_rows").cast(pl.Float64)
     worst = raw_counts.filter(pl.col("raw_rows") > 0).with_columns(share=share).sort("share", descending=True)
     detail = ", ".join(f"{r['source_table']} {r['quarantined_rows']} of {r['raw_rows']}" for r in worst.iter_rows(named=True))
     top = float(worst["share"].max() or 0.0)

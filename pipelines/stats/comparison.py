@@ -242,7 +242,8 @@ def _reasons(
         .then(pl.format("need n >= 2 in both groups (control n={}, treatment n={})", "n_control", "n_treatment"))
         .when(pl.col("status") == "imprecise_sums")
         .then(pl.lit("the variance is below the float64 precision of the sums: the values' mean is too large "
-                     "against their spread (or they are constant); measure the metric from an offset"))
+                     "against their spread (or they are constant); return the value from a fixed offset in the metric "
+                     "model (e.g. seconds since a date instead of an epoch time)"))
         .when(pl.col("status") == "zero_variance")
         .then(pl.col("_variance").fill_null(pl.lit("zero variance in both groups: standard error is 0")))
         .when(pl.col("status") == "zero_control_mean")

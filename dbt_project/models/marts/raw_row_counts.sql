@@ -13,8 +13,8 @@ with checked as (
 
 select
     source_table,
-    count(*) as raw_rows,
-    sum(case when quarantine_reason is null then 1 else 0 end) as clean_rows,
-    sum(case when quarantine_reason is not null then 1 else 0 end) as quarantined_rows
+    cast(count(*) as {{ dbt.type_bigint() }}) as raw_rows,
+    cast(sum(case when quarantine_reason is null then 1 else 0 end) as {{ dbt.type_bigint() }}) as clean_rows,
+    cast(sum(case when quarantine_reason is not null then 1 else 0 end) as {{ dbt.type_bigint() }}) as quarantined_rows
 from checked
 group by 1
