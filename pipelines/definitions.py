@@ -44,7 +44,7 @@ nightly_schedule = dg.build_schedule_from_partitioned_job(
 
 def experiment_ids() -> list[str]:
     """The experiments whose health checks the definitions show: the spec files' names (valid identifiers)."""
-    return sorted({p.stem for p in EXPERIMENTS_DIR.glob("*.y*ml") if IDENTIFIER.match(p.stem)})
+    return sorted({p.stem for p in EXPERIMENTS_DIR.glob("*.y*ml") if IDENTIFIER.fullmatch(p.stem)})
 
 
 def build_defs() -> dg.Definitions:

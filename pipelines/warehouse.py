@@ -41,7 +41,7 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
 
 def _quoted(schema: str, table: str) -> str:
     for part in (schema, table):
-        if not IDENTIFIER.match(part):
+        if not IDENTIFIER.fullmatch(part):
             raise ValueError(f"{part!r} is not a safe identifier")
     return f'"{schema}"."{table}"'
 

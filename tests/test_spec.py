@@ -70,6 +70,10 @@ def test_registry_frames_have_one_row_per_thing():
         (with_changes(id="Exp-One"), "id", "lower-case letters"),
         (with_changes(id="exp_two"), "id", "rename the file to exp_two.yml"),
         (with_changes(metrics=[{"metric": "x; drop table raw.events"}]), "metrics.0.metric", "not a valid identifier"),
+        (with_changes(control="control\n", variants=[{"id": "control\n", "weight": 0.5}, {"id": "treatment", "weight": 0.5}]),
+         "variants.0.id", "not a valid identifier"),
+        (with_changes(metrics=[{"metric": "conversion\n"}]), "metrics.0.metric", "not a valid identifier"),
+        (with_changes(control="control\n"), "control", "not a valid identifier"),
     ],
 )
 def test_invalid_spec_names_file_field_and_fix(tmp_path: Path, spec: dict, field: str, fix: str):

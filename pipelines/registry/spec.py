@@ -14,12 +14,12 @@ from pydantic.functional_validators import AfterValidator
 
 DEFAULT_SEQUENTIAL_TUNING = 5000.0
 DEFAULT_SEGMENTS = ("country", "platform")  # every experiment's results are also broken down by these
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,62}")  # whole strings only: use fullmatch (`$` accepts a final newline)
 
 
 def _identifier(value: str) -> str:
     """Accept lower-case SQL-safe identifiers only (they name tables, columns and rows)."""
-    if not IDENTIFIER.match(value):
+    if not IDENTIFIER.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid identifier: use lower-case letters, digits and underscores, "
             "starting with a letter (at most 63 characters)"
