@@ -246,3 +246,16 @@ def test_a_metric_without_a_preferred_direction_reports_its_information():
     results, _ = nightly(stats_frame(rows, method="group_sequential", planned_units=10_000))
     assert results.sort("as_of_date")["information_fraction"].to_list() == pytest.approx([0.5, 1.0])
     assert results["critical_value"].is_finite().all()
+
+
+def test_a_look_without_new_units_repeats_the_previous_bound():
+    """No new units on the last day (values of the units already in may still change): the look adds no
+    information, so it keeps the previous look's finite bound, and a clear effect ships instead of ending."""
+    units = {0: 2_500, 1: 5_000, 2: 5_000}
+    zs = {0: 0.5, 1: 1.0, 2: 6.0}
+    looks = {k: {"control": (n, BASE), "treatment": (n, mean_for_z(zs[k], n))} for k, n in units.items()}
+    rows = metric("m", "success", looks, minimum_detectable_effect=0.002)
+    results, decisions = nightly(stats_frame(rows, method="group_sequential", planned_units=20_000))
+    bounds = results.sort("as_of_date")["critical_value"].to_list()
+    assert math.isfinite(bounds[2]) and bounds[2] == pytest.approx(bounds[1])
+    assert decisions_by_day(decisions)[day(2)] == "ship"
