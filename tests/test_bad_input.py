@@ -47,6 +47,7 @@ ASSIGNMENTS = [
     ("exp_ended", "u5", "treatment", "2026-11-02 10:00:00", None),
     # bad
     ("exp_live", None, "control", "2026-11-02 12:00:00", "null_unit_id"),
+    ("exp_live", "", "control", "2026-11-02 12:00:00", "blank_unit_id"),
     ("exp_live", "u6", "treatmnt", "2026-11-02 12:00:00", "unknown_variant"),
     ("legacy_test", "u1", "control", "2026-11-02 12:00:00", "unknown_experiment"),
     ("exp_live", "u6", "control", "2099-01-01 00:00:00", "impossible_timestamp"),
@@ -62,6 +63,7 @@ EVENTS = [
     ("e5", "u5", "session", "2026-11-05 10:00:00", 1.0, None),
     ("e1", "u1", "stream", "2026-11-02 10:00:00", 10.0, "duplicate_event_id"),
     ("e6", None, "stream", "2026-11-02 10:00:00", 3.0, "null_unit_id"),
+    ("e10", " ", "stream", "2026-11-02 10:00:00", 3.0, "blank_unit_id"),
     (None, "u2", "stream", "2026-11-02 10:00:00", 3.0, "null_event_id"),
     ("e7", "u2", "stream", "2099-01-01 00:00:00", 3.0, "impossible_timestamp"),
     ("e8", "u2", "teleport", "2026-11-02 10:00:00", 1.0, "unknown_event_type"),
@@ -151,8 +153,8 @@ def test_raw_rows_equal_clean_plus_quarantined(bad_run):
               if m.event_specific_data.materialization.asset_key == dg.AssetKey("experiment_health")]  # fmt: skip
     assert len(health) == 6  # one per look of the run, 2026-11-01 to 2026-11-06
     metadata = health[-1].event_specific_data.materialization.metadata
-    assert metadata["raw_rows[assignments]"].value == f"{len(ASSIGNMENTS)} = 6 clean + 7 quarantined"
-    assert metadata["raw_rows[events]"].value == f"{len(EVENTS)} = 5 clean + 6 quarantined"
+    assert metadata["raw_rows[assignments]"].value == f"{len(ASSIGNMENTS)} = 6 clean + 8 quarantined"
+    assert metadata["raw_rows[events]"].value == f"{len(EVENTS)} = 5 clean + 7 quarantined"
 
 
 def test_a_unit_in_two_variants_is_excluded_and_counted(bad_run):

@@ -35,6 +35,7 @@ select
     typed.*,
     case
         when typed.unit_id is null then 'null_unit_id'
+        when trim(typed.unit_id) = '' then 'blank_unit_id'
         when {{ is_impossible_timestamp('typed.assigned_at', 'typed.logged_at') }} then 'impossible_timestamp'
         when {{ is_late_arrival('typed.assigned_at', 'typed.logged_at') }} then 'late_arrival'
         when experiments.experiment_id is null then 'unknown_experiment'

@@ -68,6 +68,7 @@ select
     case
         when event_id is null then 'null_event_id'
         when unit_id is null then 'null_unit_id'
+        when trim(unit_id) = '' then 'blank_unit_id'
         when {{ is_impossible_timestamp('occurred_at', 'logged_at') }} then 'impossible_timestamp'
         when {{ is_late_arrival('occurred_at', 'logged_at') }} then 'late_arrival'
         when event_type not in ({{ "'" ~ var('event_types') | join("', '") ~ "'" }}) then 'unknown_event_type'
