@@ -248,6 +248,12 @@ def _fmt_num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
+def _levels(rows: pl.DataFrame) -> str:
+    """The confidence levels of the rows' intervals, e.g. '95%'."""
+    levels = rows.get_column("ci_level").drop_nulls().unique().sort()
+    return " / ".join(f"{level:.0%}" for level in levels) or "n/a"
+
+
 def _results_table(rows: pl.DataFrame) -> Table:
     """One experiment's latest look as a rich table."""
     first = rows.row(0, named=True)
@@ -272,8 +278,9 @@ def _results_table(rows: pl.DataFrame) -> Table:
             "n/a" if r["p_value"] is None else f"{r['p_value']:.2g}", significant,
         )
     table.caption = (
-        "CI and p-value: the metric's own test before correction (risk-aware: two-sided at 2 alpha, its preferred-side "
-        "bound one-sided at alpha); significant: after correction and sequential adjustment, green on the preferred side"
+        f"CI ({_levels(rows)}) and p-value: the metric's own test before correction, one-sided in its preferred "
+        "direction (a guardrail's against its margin); significant: after correction and sequential adjustment, "
+        "green on the preferred side"
     )
     return table
 
