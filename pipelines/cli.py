@@ -20,7 +20,11 @@ from pipelines.registry.catalogue import metric_catalogue, resolve_specs
 from pipelines.registry.spec import SequentialMethod, SpecError, load_specs
 from pipelines.warehouse import connect, export_warehouse_path, read_frame
 
-app = typer.Typer(help="Verdict: nightly A/B test analysis in the data warehouse.", no_args_is_help=True)
+# an unexpected error prints its traceback without local variables: rendering a run's frames took minutes
+app = typer.Typer(
+    help="Verdict: nightly A/B test analysis in the data warehouse.", no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150)
 
 
@@ -477,7 +481,9 @@ def bench_build(
     import tempfile
 
     from pipelines.benchmark import bench_build as run_bench
+    from pipelines.project import prepare_manifest
 
+    prepare_manifest()  # the registry asset reads the metric catalogue from the manifest, absent on a fresh clone
     with tempfile.TemporaryDirectory() as workdir:
         figures = run_bench(units, Path(workdir), new_days)
     slowest = sorted(figures["full refresh (all)"], key=figures["full refresh (all)"].get, reverse=True)[: top + 1]
