@@ -369,6 +369,58 @@ def test_constant_values_and_unresolvable_variances_have_their_own_status() -> N
     assert compare(frame(rows))["status"].to_list() == ["imprecise_sums"]
 
 
+def cuped_groups(values: dict[str, np.ndarray], covariates: dict[str, np.ndarray], shift: float | None = None) -> list[dict]:
+    """Group rows with the covariate sums (the nightly job's CUPED path), of the values minus `shift` if given."""
+    c = shift or 0.0
+    return [
+        group(g, v.size, float((v - c).sum()), float(((v - c) ** 2).sum()), cov_sum=float((x - c).sum()),
+              cov_sum_sq=float(((x - c) ** 2).sum()), cross_sum=float(((v - c) * (x - c)).sum()),
+              **({} if shift is None else {"value_shift": shift}))
+        for (g, v), x in zip(values.items(), covariates.values(), strict=True)
+    ]  # fmt: skip
+
+
+def test_shifted_sums_resolve_values_large_against_their_spread() -> None:
+    """Mean 1e12 with sd 1e5: raw sums lose the variance (imprecise_sums, on the CUPED path too, never "zero
+    variance"); sums of value - 1e12 with `value_shift` give the test of the same data centred near zero."""
+    rng = np.random.default_rng(11)
+    n, big = 2000, 1e12
+    centred = {"control": rng.normal(0, 1e5, n), "b": rng.normal(2e4, 1e5, n)}
+    pre = {g: v + rng.normal(0, 5e4, n) for g, v in centred.items()}
+    small = compare(frame(cuped_groups(centred, pre))).row(0, named=True)
+    lifted = {g: v + big for g, v in centred.items()}
+    raw = compare(frame(cuped_groups(lifted, {g: x + big for g, x in pre.items()}))).row(0, named=True)
+    assert raw["status"] == "imprecise_sums" and raw["std_error"] is None
+    shifted = compare(frame(cuped_groups(lifted, {g: x + big for g, x in pre.items()}, shift=big))).row(0, named=True)
+    assert small["status"] == shifted["status"] == "ok"
+    for column in ("estimate", "std_error", "p_value", "ci_lower", "unadjusted_std_error", "variance_reduction_rate"):
+        assert shifted[column] == pytest.approx(small[column], rel=1e-6), column
+    assert shifted["mean_control"] == pytest.approx(small["mean_control"] + big, rel=1e-15)
+    assert shifted["relative_estimate"] == pytest.approx(small["estimate"] / (small["mean_control"] + big), rel=1e-6)
+    # without covariates, the same
+    plain = [group(g, n, float(v.sum()), float((v**2).sum()), value_shift=big) for g, v in centred.items()]
+    out = compare(frame(plain)).row(0, named=True)
+    assert out["status"] == "ok" and out["mean_control"] == pytest.approx(float(centred["control"].mean()) + big)
+
+
+def test_shifted_sums_report_their_own_rounding_and_misuse() -> None:
+    """`sum_sq_abs` (the terms sum_sq was accumulated from) sets the rounding floor: sums that cancelled terms
+    1e10 times their variance are imprecise. A shift on a proportion, or different shifts in one comparison,
+    are invalid input."""
+    n = 1000
+    total, sum_sq = from_moments(n, 0.0, 1.0)
+    rows = [group(g, n, total, sum_sq, value_shift=1e12, sum_sq_abs=sum_sq * s) for g, s in (("control", 1e11), ("b", 1.0))]
+    assert compare(frame(rows))["status"].to_list() == ["imprecise_sums"]
+    rows = [group(g, n, total, sum_sq, value_shift=1e12, sum_sq_abs=sum_sq * 1e3) for g in ("control", "b")]
+    assert compare(frame(rows))["status"].to_list() == ["ok"]
+    proportion = [group(g, n, 300.0, 300.0, value_shift=5.0) for g in ("control", "b")]
+    out = compare(frame(proportion, metric_type="proportion")).row(0, named=True)
+    assert out["status"] == "invalid_input" and "value_shift" in out["status_reason"]
+    mixed = [group("control", n, total, sum_sq, value_shift=1.0), group("b", n, total, sum_sq, value_shift=2.0)]
+    out = compare(frame(mixed)).row(0, named=True)
+    assert out["status"] == "invalid_input" and "value_shift" in out["status_reason"]
+
+
 def test_impossible_sums_have_no_gap_with_the_noise_floor() -> None:
     """A variance is noise, impossible or real: a negative one beyond the rounding floor is invalid input."""
     n, mean = 1000, 10.0

@@ -34,7 +34,7 @@ from pipelines.stats.hypotheses import (
     read_hypotheses,
 )
 from pipelines.stats.hypotheses import p_value as hypothesis_p_value
-from pipelines.stats.ratio import metric_group_moments
+from pipelines.stats.ratio import SHIFT_COLUMNS, metric_group_moments, with_shift_columns
 from pipelines.stats.relative import DELTA, FIELLER, RELATIVE_METHODS, delta_relative_variance, fieller_interval
 from pipelines.stats.variance_reduction import CONFIDENCE as CONFIDENCE_CUPED
 from pipelines.stats.variance_reduction import CONVENTIONS as CUPED_CONVENTIONS
@@ -80,6 +80,7 @@ OK = "ok"
 # Per-group moments computed before pairing (ratio metrics, CUPED): used instead of the moments of n, sum, sum_sq.
 GROUP_MOMENTS = (
     "group_mean", "group_variance", "group_problem", "unadjusted_mean", "unadjusted_variance", "group_adjusted",
+    "group_imprecise",
 )  # fmt: skip
 RATIO_TEST, PLUG_IN = "ratio", "plug_in"  # how a relative non-inferiority margin is tested (see `analyse`)
 NON_INFERIORITY_TESTS = (RATIO_TEST, PLUG_IN)
@@ -394,6 +395,9 @@ def analyse(
             cuped_binary = binary & adjusted
             binary = binary & ~adjusted  # CUPED-adjusted proportions are tested as means
             lost = np.zeros(size, bool)
+            for side in ("control", "treatment"):
+                if f"group_imprecise_{side}" in pairs.columns:
+                    lost |= pairs.get_column(f"group_imprecise_{side}").fill_null(False).to_numpy()
         else:
             m_c, v_c = moments(n_c, s_c, q_c, binary)
             m_t, v_t = moments(n_t, s_t, q_t, binary)
@@ -645,10 +649,13 @@ def with_group_moments(stats: pl.DataFrame, cuped: str = CONFIDENCE_CUPED) -> pl
     spotify-confidence's `z-test-linreg`, or `gbstats`); plain mean and proportion input passes through when no
     row needs them. `group_adjusted` marks the rows CUPED adjusted."""
     ratio = bool((stats.get_column("metric_type") == RATIO).any())
+    shifted = any(c in stats.columns and stats.get_column(c).is_not_null().any() for c in SHIFT_COLUMNS)
     has_covariate = pl.col(COVARIATE).is_not_null() if COVARIATE in stats.columns else pl.lit(False)
     with_covariate = stats.filter(has_covariate)
-    if not (ratio or with_covariate.height):
+    if not (ratio or shifted or with_covariate.height):
         return stats
+    if shifted:
+        stats = with_shift_columns(stats)
     parts = []
     if with_covariate.height:
         adjusted = cuped_group_moments(with_covariate, key=comparison_key(stats), convention=cuped)
@@ -660,7 +667,17 @@ def with_group_moments(stats: pl.DataFrame, cuped: str = CONFIDENCE_CUPED) -> pl
             unadjusted_mean=pl.col("mean"), unadjusted_variance=pl.col("variance"), group_adjusted=pl.lit(False)
         ))  # fmt: skip
     groups = pl.concat(parts, how="diagonal_relaxed")
-    return groups.rename({"mean": "group_mean", "variance": "group_variance", "input_problem": "group_problem"})
+    if shifted:  # the groups of a comparison share their shift, or their moments are not comparable
+        several = pl.col("value_shift").fill_null(0.0).n_unique().over(comparison_key(stats)) > 1
+        groups = groups.with_columns(
+            input_problem=pl.when(several & pl.col("input_problem").is_null())
+            .then(pl.lit("the groups' sums have different value_shift values"))
+            .otherwise(pl.col("input_problem"))
+        )
+    return groups.rename({
+        "mean": "group_mean", "variance": "group_variance", "input_problem": "group_problem",
+        "imprecise": "group_imprecise",
+    })  # fmt: skip
 
 
 def compare(

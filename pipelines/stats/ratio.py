@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.stats.sufficient import METRIC_TYPES, PROPORTION, RATIO, VARIANCE_NOISE_FLOOR
+from pipelines.stats.sufficient import MEAN, METRIC_TYPES, PROPORTION, RATIO, VARIANCE_NOISE_FLOOR
 
 RATIO_COLUMNS = ("n", "sum", "sum_sq", "den_sum", "den_sum_sq", "cross_sum")
+# Optional columns of mean rows: `value_shift` c when the sums are of (value - c) and (covariate - c) (shifted
+# moments keep the precision of values whose mean is large against their spread), and `sum_sq_abs`, the sum of the
+# absolute terms sum_sq was accumulated from (it bounds sum_sq's rounding; default |sum_sq|).
+SHIFT_COLUMNS = ("value_shift", "sum_sq_abs")
 
 
 def _f(name: str) -> pl.Expr:
@@ -125,21 +129,51 @@ def ratio_group_moments(stats: pl.DataFrame) -> pl.DataFrame:
 
 
 
+def with_shift_columns(stats: pl.DataFrame) -> pl.DataFrame:
+    """The frame with `SHIFT_COLUMNS` (null when not given)."""
+    return stats.with_columns(pl.lit(None, pl.Float64).alias(c) for c in SHIFT_COLUMNS if c not in stats.columns)
+
+
+def value_shift_expr() -> pl.Expr:
+    """The shift c of a row's sums (0 when not given)."""
+    return _f("value_shift").fill_null(0.0)
+
+
+def variance_noise_expr(n: pl.Expr, sum_sq: pl.Expr) -> pl.Expr:
+    """The rounding noise of a variance from sums: VARIANCE_NOISE_FLOOR x max(|sum_sq|, sum_sq_abs) / n."""
+    return VARIANCE_NOISE_FLOOR * pl.max_horizontal(sum_sq.abs(), _f("sum_sq_abs")) / n
+
+
+def imprecise_expr(metric_type: str = "metric_type") -> pl.Expr:
+    """Mean rows whose variance the float64 sums cannot resolve: not exactly zero, yet within the rounding noise
+    (constant values that do not sum exactly, or values whose mean is huge against their spread)."""
+    n_, s, ss = _f("n"), _f("sum"), _f("sum_sq")
+    raw = sample_covariance_expr(n_, s, s, ss)
+    return ((pl.col(metric_type) == MEAN) & (n_ > 1) & (raw != 0) & (raw.abs() <= variance_noise_expr(n_, ss))).fill_null(
+        False
+    )
+
+
 def statistic_moment_exprs(metric_type: str = "metric_type") -> dict[str, pl.Expr]:
     """`mean` and per-unit `variance` of a group's statistic by metric kind (nulls where undefined).
 
-    mean: sum/n, sample variance (sum_sq - sum^2/n)/(n-1); proportion: sum/n, p(1-p) (gbstats 0.8.0 and
-    spotify-confidence 4.1.0 conventions); ratio: sum/den_sum and the delta-method variance (`ratio_moment_exprs`).
-    Ratio rows need den_sum, den_sum_sq, cross_sum; other rows ignore them.
+    mean: value_shift + sum/n, sample variance (sum_sq - sum^2/n)/(n-1); proportion: sum/n, p(1-p) (gbstats 0.8.0
+    and spotify-confidence 4.1.0 conventions); ratio: sum/den_sum and the delta-method variance
+    (`ratio_moment_exprs`). Ratio rows need den_sum, den_sum_sq, cross_sum, and every row `SHIFT_COLUMNS`
+    (`with_shift_columns`); rows ignore what their kind does not use.
     """
     kind = pl.col(metric_type)
     n_, s, ss = _f("n"), _f("sum"), _f("sum_sq")
     p = s / n_
     sample = sample_covariance_expr(n_, s, s, ss)
-    sample = pl.when(sample.abs() <= VARIANCE_NOISE_FLOOR * (ss / n_).abs()).then(0.0).otherwise(sample)
+    sample = pl.when(sample.abs() <= variance_noise_expr(n_, ss)).then(0.0).otherwise(sample)
     ratio = ratio_moment_exprs()
     return {
-        "mean": pl.when(kind == RATIO).then(ratio["mean"]).when(n_ > 0).then(p).otherwise(None),
+        "mean": pl.when(kind == RATIO)
+        .then(ratio["mean"])
+        .when(n_ > 0)
+        .then(pl.when(kind == MEAN).then(p + value_shift_expr()).otherwise(p))
+        .otherwise(None),
         "variance": pl.when(kind == RATIO)
         .then(ratio["variance"])
         .when(kind == PROPORTION)
@@ -164,9 +198,11 @@ def statistic_problem_expr(metric_type: str = "metric_type") -> pl.Expr:
         .then(pl.lit("non-finite n, sum or sum_sq"))
         .when(n_ < 2)
         .then(pl.format("need n >= 2, got n={}", pl.col("n")))
+        .when((kind != MEAN) & (value_shift_expr() != 0))
+        .then(pl.lit("value_shift applies to mean metrics only"))
         .when((kind == PROPORTION) & ((s < 0) | (s > n_)))
         .then(pl.lit("proportion sum outside [0, n]"))
-        .when((kind != PROPORTION) & (sample_covariance_expr(n_, s, s, ss) < -VARIANCE_NOISE_FLOOR * (ss / n_).abs()))
+        .when((kind != PROPORTION) & (sample_covariance_expr(n_, s, s, ss) < -variance_noise_expr(n_, ss)))
         .then(pl.lit("sum_sq < sum^2/n (negative variance)"))
         .otherwise(None)
     )
@@ -181,7 +217,11 @@ def metric_group_moments(stats: pl.DataFrame, metric_type: str = "metric_type") 
     for c in ("den_sum", "den_sum_sq", "cross_sum"):
         if c not in stats.columns:
             stats = stats.with_columns(pl.lit(None, pl.Float64).alias(c))
-    out = stats.with_columns(**statistic_moment_exprs(metric_type), input_problem=statistic_problem_expr(metric_type))
+    out = with_shift_columns(stats).with_columns(
+        **statistic_moment_exprs(metric_type),
+        input_problem=statistic_problem_expr(metric_type),
+        imprecise=imprecise_expr(metric_type),
+    )
     out = out.with_columns(
         input_problem=pl.when(pl.col("input_problem").is_null() & (pl.col("variance") < 0))
         .then(pl.lit("inconsistent sums: negative variance"))

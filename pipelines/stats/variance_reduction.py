@@ -51,8 +51,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from pipelines.stats.ratio import statistic_moment_exprs
-from pipelines.stats.sufficient import METRIC_TYPES, PROPORTION, RATIO, VARIANCE_NOISE_FLOOR, comparison_key
+from pipelines.stats.ratio import imprecise_expr, statistic_moment_exprs, value_shift_expr, with_shift_columns
+from pipelines.stats.sufficient import MEAN, METRIC_TYPES, PROPORTION, RATIO, VARIANCE_NOISE_FLOOR, comparison_key
 
 GBSTATS = "gbstats"
 CONFIDENCE = "confidence"
@@ -118,6 +118,7 @@ def _group_moments(stats: pl.DataFrame, convention: str) -> pl.DataFrame:
     for c in RATIO_REQUIRED:
         if c not in stats.columns:
             stats = stats.with_columns(pl.lit(None, pl.Float64).alias(c))
+    stats = with_shift_columns(stats)
     ratio = pl.col("metric_type") == RATIO
     binary = pl.col("metric_type") == PROPORTION
     if "covariate_type" in stats.columns:
@@ -150,6 +151,8 @@ def _group_moments(stats: pl.DataFrame, convention: str) -> pl.DataFrame:
         (n < 2, "insufficient_sample", pl.format("need n >= 2 (n={})", pl.col("n"))),
         (ratio & (sd == 0), "invalid_input", pl.lit("denominator sum is 0: ratio undefined")),
         (binary & ((s < 0) | (s > n)), "invalid_input", pl.lit("proportion sum outside [0, n]")),
+        ((pl.col("metric_type") != MEAN) & (value_shift_expr() != 0), "invalid_input",
+         pl.lit("value_shift applies to mean metrics only")),
     ]  # fmt: skip
     status, reason = pl.when(checks[0][0]).then(pl.lit(checks[0][1])), pl.when(checks[0][0]).then(checks[0][2])
     for cond, code, why in checks[1:]:
@@ -158,11 +161,12 @@ def _group_moments(stats: pl.DataFrame, convention: str) -> pl.DataFrame:
     return stats.with_columns(
         unadjusted_mean=pl.when(usable).then(y["mean"]),
         unadjusted_var=pl.when(usable).then(y["variance"]),
-        covariate_mean=pl.when(usable).then(sx / n),
+        covariate_mean=pl.when(usable).then(sx / n + value_shift_expr()),
         covariate_var=pl.when(usable).then(x_var),
         covariance=pl.when(usable).then(cov),
         problem_status=status.otherwise(None),
         input_problem=reason.otherwise(None),
+        imprecise=imprecise_expr(),
     )
 
 
@@ -198,10 +202,15 @@ def cuped_group_moments(
     groups = _group_moments(stats, convention)
     usable = groups.filter(pl.col("input_problem").is_null())
     pooled = usable.group_by(key).agg(
-        pl.first("metric_type").alias("_mt"), pl.first("_covariate_binary"), **{f"pool_{c}": _f(c).sum() for c in _POOL}
+        pl.first("metric_type").alias("_mt"),
+        pl.first("_covariate_binary"),
+        pl.first("value_shift").alias("_shift"),
+        **{f"pool_{c}": _f(c).sum() for c in _POOL},
     )
     pooled = pooled.rename({"_mt": "metric_type"})
-    pooled = pooled.with_columns(theta=pooled_theta_expr(convention), _x_pool=_f("pool_cov_sum") / _f("pool_n"))
+    pooled = pooled.with_columns(
+        theta=pooled_theta_expr(convention), _x_pool=_f("pool_cov_sum") / _f("pool_n") + _f("_shift").fill_null(0.0)
+    )
     out = groups.join(pooled.select(*key, "theta", "_x_pool"), on=key, how="left", nulls_equal=True)
     usable_row = pl.col("input_problem").is_null()
     var = adjusted_variance_expr(pl.col("unadjusted_var"), pl.col("theta"), pl.col("covariate_var"), pl.col("covariance"))
