@@ -318,10 +318,11 @@ def demo(
 
 
 BASELINES_QUERY = """
--- A ratio's baseline is sum / den_sum, and its per-unit variance the delta method's var(value - R x den) / mean(den)^2.
+-- A ratio's baseline is sum / den_sum, and its per-unit variance the delta method's var(value - R x den) / mean(den)^2;
+-- a mean's sums are of value - value_shift.
 select
     metric_id,
-    case when analysis_type = 'ratio' then sum / den_sum else sum / n end as baseline_mean,
+    case when analysis_type = 'ratio' then sum / den_sum else value_shift + sum / n end as baseline_mean,
     case analysis_type
         when 'proportion' then null
         when 'ratio' then (sum_sq - 2 * (sum / den_sum) * value_den_cross_sum + (sum / den_sum) ^ 2 * den_sum_sq)

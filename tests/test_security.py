@@ -71,7 +71,7 @@ def test_cli_values_are_bound_parameters(tmp_path: Path):
         con.execute(
             "create schema marts; create table marts.metric_sufficient_stats as select 'exp' as experiment_id,"
             " 'm' as metric_id, true as is_control, date '2026-11-01' as as_of_date, 'mean' as analysis_type,"
-            " 10 as n, 5.0 as sum, 9.0 as sum_sq, null::double as den_sum, null::double as den_sum_sq,"
+            " 10 as n, 5.0 as sum, 9.0 as sum_sq, 0.0 as value_shift, null::double as den_sum, null::double as den_sum_sq,"
             " null::double as value_den_cross_sum"
         )
         assert read_frame(con, BASELINES_QUERY, ["exp"]).height == 1

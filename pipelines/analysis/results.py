@@ -46,7 +46,8 @@ def stats_query(mart: str, *keys: str) -> str:
     return f"""
 select
     stats.experiment_id, stats.metric_id, stats.variant, stats.is_control, stats.as_of_date, {extra}
-    stats.analysis_type as metric_type, stats.n, stats.sum, stats.sum_sq, stats.cov_sum, stats.cov_sum_sq,
+    stats.analysis_type as metric_type, stats.n, stats.sum, stats.sum_sq, stats.sum_sq_abs, stats.value_shift,
+    stats.cov_sum, stats.cov_sum_sq,
     -- the engine's names: for a ratio, cross_sum is value x denominator and the covariate's cross sums are split
     case when stats.analysis_type = 'ratio' then stats.value_den_cross_sum else stats.cross_sum end as cross_sum,
     stats.den_sum, stats.den_sum_sq,

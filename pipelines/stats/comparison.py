@@ -137,7 +137,7 @@ def pair_variants(stats: pl.DataFrame) -> pl.DataFrame:
     key = comparison_key(stats)
     options = [c for c in ("alpha", "method", ROLE, *DESIGN_COLUMNS) if c in stats.columns]
     hypothesis = [c for c in HYPOTHESIS_COLUMNS if c in stats.columns]
-    sides = [*SIDES, *(c for c in GROUP_MOMENTS if c in stats.columns)]
+    sides = [*SIDES, *(c for c in (*GROUP_MOMENTS, "value_shift") if c in stats.columns)]
     is_control = pl.col("is_control").fill_null(False)
     controls = stats.filter(is_control).select(
         *key, control=pl.col("variant"), metric_type_control=pl.col("metric_type"),
@@ -380,6 +380,12 @@ def analyse(
             m_t, v_t = _floats(pairs, "group_mean_treatment"), _floats(pairs, "group_variance_treatment")
             u_c, u_t = _floats(pairs, "unadjusted_mean_control"), _floats(pairs, "unadjusted_mean_treatment")
             u_c, u_t = np.where(np.isnan(u_c), m_c, u_c), np.where(np.isnan(u_t), m_t, u_t)
+            # moments of shifted sums are of value - value_shift (one shift per comparison): differences are taken
+            # there, where they keep their precision, and the means get the shift back
+            difference, unadjusted_difference = m_t - m_c, u_t - u_c
+            if "value_shift_control" in pairs.columns:
+                shift = np.nan_to_num(_floats(pairs, "value_shift_control"))
+                m_c, m_t, u_c, u_t = m_c + shift, m_t + shift, u_c + shift, u_t + shift
             scale_c = np.sqrt(np.abs(_floats(pairs, "unadjusted_variance_control")) + u_c * u_c)
             scale_c = np.where(np.isnan(scale_c), np.sqrt(np.abs(v_c) + m_c * m_c), scale_c)
             group_reason = pairs.select(
@@ -402,6 +408,7 @@ def analyse(
             m_c, v_c = moments(n_c, s_c, q_c, binary)
             m_t, v_t = moments(n_t, s_t, q_t, binary)
             u_c, u_t = m_c, m_t
+            difference = unadjusted_difference = m_t - m_c
             scale_c = np.sqrt(np.abs(q_c / n_c))
             group_problem = np.zeros(size, bool)
             group_reason = None
@@ -456,7 +463,7 @@ def analyse(
         def keep(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
             return values if all_ok else np.where(mask, values, np.nan)
 
-        estimate = keep(estimate_ok, m_t - m_c)
+        estimate = keep(estimate_ok, difference)
         se = keep(inference_ok, standard_error(v_c, n_c, v_t, n_t))
         df = np.where(is_t, welch_df(v_c, n_c, v_t, n_t), np.inf) if is_t.any() else np.full(size, np.inf)
 
@@ -475,7 +482,7 @@ def analyse(
             # mu_t - theta0 mu_c has variance v_t/n_t + theta0^2 v_c/n_c (Hauschke, Kieser & Hothorn 1999)
             theta0 = 1.0 + null / m_c
             ratio_se = np.sqrt(v_t / n_t + theta0 * theta0 * v_c / n_c)
-            statistic = np.where(ratio_rows & inference_ok, (m_t - theta0 * m_c) / ratio_se, statistic)
+            statistic = np.where(ratio_rows & inference_ok, (difference - (theta0 - 1.0) * m_c) / ratio_se, statistic)
             if is_t.any():
                 df = np.where(ratio_rows & is_t, welch_df(theta0 * theta0 * v_c, n_c, v_t, n_t), df)
         p_value = hypothesis_p_value(statistic, df, is_t, alternative)
@@ -633,7 +640,7 @@ def analyse(
             uv_c, uv_t = _floats(pairs, "unadjusted_variance_control"), _floats(pairs, "unadjusted_variance_treatment")
             unadjusted_se = standard_error(uv_c, n_c, uv_t, n_t)
             reduction = 1.0 - (v_c / n_c + v_t / n_t) / (uv_c / n_c + uv_t / n_t)
-            unadjusted_estimate = np.where(estimate_ok, u_t - u_c, np.nan)
+            unadjusted_estimate = np.where(estimate_ok, unadjusted_difference, np.nan)
         out = out.with_columns(
             unadjusted_estimate=pl.Series(unadjusted_estimate, nan_to_null=True),
             unadjusted_std_error=pl.Series(unadjusted_se, nan_to_null=True),

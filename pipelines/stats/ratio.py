@@ -157,10 +157,10 @@ def imprecise_expr(metric_type: str = "metric_type") -> pl.Expr:
 def statistic_moment_exprs(metric_type: str = "metric_type") -> dict[str, pl.Expr]:
     """`mean` and per-unit `variance` of a group's statistic by metric kind (nulls where undefined).
 
-    mean: value_shift + sum/n, sample variance (sum_sq - sum^2/n)/(n-1); proportion: sum/n, p(1-p) (gbstats 0.8.0
-    and spotify-confidence 4.1.0 conventions); ratio: sum/den_sum and the delta-method variance
-    (`ratio_moment_exprs`). Ratio rows need den_sum, den_sum_sq, cross_sum, and every row `SHIFT_COLUMNS`
-    (`with_shift_columns`); rows ignore what their kind does not use.
+    mean: sum/n (of value - value_shift when shifted: the caller adds the shift back), sample variance
+    (sum_sq - sum^2/n)/(n-1); proportion: sum/n, p(1-p) (gbstats 0.8.0 and spotify-confidence 4.1.0 conventions);
+    ratio: sum/den_sum and the delta-method variance (`ratio_moment_exprs`). Ratio rows need den_sum, den_sum_sq,
+    cross_sum, and every row `SHIFT_COLUMNS` (`with_shift_columns`); rows ignore what their kind does not use.
     """
     kind = pl.col(metric_type)
     n_, s, ss = _f("n"), _f("sum"), _f("sum_sq")
@@ -169,11 +169,7 @@ def statistic_moment_exprs(metric_type: str = "metric_type") -> dict[str, pl.Exp
     sample = pl.when(sample.abs() <= variance_noise_expr(n_, ss)).then(0.0).otherwise(sample)
     ratio = ratio_moment_exprs()
     return {
-        "mean": pl.when(kind == RATIO)
-        .then(ratio["mean"])
-        .when(n_ > 0)
-        .then(pl.when(kind == MEAN).then(p + value_shift_expr()).otherwise(p))
-        .otherwise(None),
+        "mean": pl.when(kind == RATIO).then(ratio["mean"]).when(n_ > 0).then(p).otherwise(None),
         "variance": pl.when(kind == RATIO)
         .then(ratio["variance"])
         .when(kind == PROPORTION)

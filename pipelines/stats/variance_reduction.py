@@ -161,7 +161,7 @@ def _group_moments(stats: pl.DataFrame, convention: str) -> pl.DataFrame:
     return stats.with_columns(
         unadjusted_mean=pl.when(usable).then(y["mean"]),
         unadjusted_var=pl.when(usable).then(y["variance"]),
-        covariate_mean=pl.when(usable).then(sx / n + value_shift_expr()),
+        covariate_mean=pl.when(usable).then(sx / n),
         covariate_var=pl.when(usable).then(x_var),
         covariance=pl.when(usable).then(cov),
         problem_status=status.otherwise(None),
@@ -204,13 +204,10 @@ def cuped_group_moments(
     pooled = usable.group_by(key).agg(
         pl.first("metric_type").alias("_mt"),
         pl.first("_covariate_binary"),
-        pl.first("value_shift").alias("_shift"),
         **{f"pool_{c}": _f(c).sum() for c in _POOL},
     )
     pooled = pooled.rename({"_mt": "metric_type"})
-    pooled = pooled.with_columns(
-        theta=pooled_theta_expr(convention), _x_pool=_f("pool_cov_sum") / _f("pool_n") + _f("_shift").fill_null(0.0)
-    )
+    pooled = pooled.with_columns(theta=pooled_theta_expr(convention), _x_pool=_f("pool_cov_sum") / _f("pool_n"))
     out = groups.join(pooled.select(*key, "theta", "_x_pool"), on=key, how="left", nulls_equal=True)
     usable_row = pl.col("input_problem").is_null()
     var = adjusted_variance_expr(pl.col("unadjusted_var"), pl.col("theta"), pl.col("covariate_var"), pl.col("covariance"))

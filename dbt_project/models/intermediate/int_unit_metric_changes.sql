@@ -15,6 +15,13 @@
 -- units entering from then on, or with daily values from then on (from their whole history: a running value needs
 -- the earlier days). Earlier changes depend on nothing that can still change, except for winsorized metrics,
 -- whose caps move with each day's data and which are recomputed whole. Units that became crossovers are dropped.
+--
+-- Shifted sums: a mean metric whose values are large against their spread (mean over 100 sd on its first entry
+-- date, e.g. an epoch time) is accumulated as value - value_shift (and covariate - value_shift), so the marts'
+-- sums of squares keep the variance float64 would otherwise round away. The shift is the first entry date's mean
+-- to 3 significant digits, kept by incremental runs once set; 0 for other metrics. A cumulative unit enters with
+-- its entry day's measurements, and its later changes of the square are (new - old)(new + old - 2 shift);
+-- square_abs_change bounds the rounding they leave in the sums.
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_where',
@@ -140,6 +147,7 @@ windowed_entries as (
         units.unit_id,
         units.variant,
         units.metric_id,
+        units.analysis_type,
         units.entry_date,
         units.has_history,
         units.covariate,
@@ -158,6 +166,135 @@ windowed_entries as (
 )
 ,
 
+cumulative_entries as (
+    -- a cumulative unit enters with its entry day's measurements: one row, not a change from 0 on the same day
+    select
+        units.*,
+        coalesce(entry_day.value_after, units.initial_value) as entry_value,
+        case
+            when units.analysis_type = 'ratio' then coalesce(entry_day.denominator_after, units.initial_denominator)
+        end as entry_denominator
+    from units
+    left join running_values as entry_day
+        on
+            units.experiment_id = entry_day.experiment_id
+            and units.unit_id = entry_day.unit_id
+            and units.metric_id = entry_day.metric_id
+            and units.entry_date = entry_day.measured_date
+    where units.window_days is null
+),
+
+entries as (
+    select
+        experiment_id,
+        unit_id,
+        variant,
+        metric_id,
+        analysis_type,
+        is_winsorized,
+        entry_date,
+        has_history,
+        covariate,
+        entry_value,
+        entry_denominator
+    from cumulative_entries
+
+    union all
+
+    select
+        experiment_id,
+        unit_id,
+        variant,
+        metric_id,
+        analysis_type,
+        is_winsorized,
+        entry_date,
+        has_history,
+        covariate,
+        window_value as entry_value,
+        window_denominator as entry_denominator
+    from windowed_entries
+),
+
+first_entry_dates as (
+    select
+        experiment_id,
+        metric_id,
+        min(entry_date) as entry_date
+    from entries
+    group by experiment_id, metric_id
+),
+
+first_entries as (
+    select
+        entries.experiment_id,
+        entries.metric_id,
+        avg(entries.entry_value) as mean_value,
+        stddev_pop(entries.entry_value) as sd_value
+    from entries
+    inner join first_entry_dates
+        on
+            entries.experiment_id = first_entry_dates.experiment_id
+            and entries.metric_id = first_entry_dates.metric_id
+            and entries.entry_date = first_entry_dates.entry_date
+    where entries.analysis_type = 'mean'
+    group by entries.experiment_id, entries.metric_id
+),
+
+{% if is_incremental() %}
+    -- once set, a metric's shift stays: the rows already accumulated are of value - that shift
+    kept_shifts as (
+        select
+            experiment_id,
+            metric_id,
+            max(value_shift) as value_shift
+        from {{ this }}
+        group by experiment_id, metric_id
+    ),
+{% endif %}
+
+shifts as (
+    select
+        first_entries.experiment_id,
+        first_entries.metric_id,
+        {% if is_incremental() %}coalesce(kept_shifts.value_shift, {% endif %}
+        case
+            when abs(first_entries.mean_value) > 100 * coalesce(first_entries.sd_value, 0)
+                then {{ round_significant('first_entries.mean_value', 3) }}
+            else 0.0
+        end{% if is_incremental() %}){% endif %} as value_shift
+    from first_entries
+    {% if is_incremental() %}
+        left join kept_shifts
+            on first_entries.experiment_id = kept_shifts.experiment_id and first_entries.metric_id = kept_shifts.metric_id
+    {% endif %}
+),
+
+shifted_entries as (
+    select
+        entries.*,
+        coalesce(shifts.value_shift, 0.0) as value_shift,
+        entries.entry_value - coalesce(shifts.value_shift, 0.0) as shifted_value,
+        entries.covariate - coalesce(shifts.value_shift, 0.0) as shifted_covariate
+    from entries
+    left join shifts
+        on entries.experiment_id = shifts.experiment_id and entries.metric_id = shifts.metric_id
+),
+
+later_changes as (
+    select
+        running_values.*,
+        entries.value_shift,
+        entries.shifted_covariate
+    from running_values
+    inner join shifted_entries as entries
+        on
+            running_values.experiment_id = entries.experiment_id
+            and running_values.unit_id = entries.unit_id
+            and running_values.metric_id = entries.metric_id
+            and running_values.measured_date > entries.entry_date
+),
+
 changes as (
     select
         experiment_id,
@@ -165,20 +302,21 @@ changes as (
         variant,
         metric_id,
         is_winsorized,
+        value_shift,
         entry_date as change_date,
         1 as units_entering,
         case when has_history then 0 else 1 end as units_without_history,
-        initial_value as value_change,
-        initial_value * initial_value as square_change,
-        covariate as covariate_change,
-        covariate * covariate as covariate_square_change,
-        covariate * initial_value as cross_change,
-        initial_denominator as denominator_change,
-        initial_denominator * initial_denominator as denominator_square_change,
-        initial_value * initial_denominator as value_denominator_change,
-        covariate * initial_denominator as denominator_covariate_change
-    from units
-    where window_days is null
+        shifted_value as value_change,
+        shifted_value * shifted_value as square_change,
+        shifted_value * shifted_value as square_abs_change,
+        shifted_covariate as covariate_change,
+        shifted_covariate * shifted_covariate as covariate_square_change,
+        shifted_covariate * shifted_value as cross_change,
+        entry_denominator as denominator_change,
+        entry_denominator * entry_denominator as denominator_square_change,
+        entry_value * entry_denominator as value_denominator_change,
+        shifted_covariate * entry_denominator as denominator_covariate_change
+    from shifted_entries
 
     union all
 
@@ -188,41 +326,21 @@ changes as (
         variant,
         metric_id,
         is_winsorized,
+        value_shift,
         measured_date as change_date,
         0 as units_entering,
         0 as units_without_history,
         value_after - value_before as value_change,
-        value_after * value_after - value_before * value_before as square_change,
+        (value_after - value_before) * (value_after + value_before - 2 * value_shift) as square_change,
+        abs((value_after - value_before) * (value_after + value_before - 2 * value_shift)) as square_abs_change,
         0.0 as covariate_change,
         0.0 as covariate_square_change,
-        covariate * (value_after - value_before) as cross_change,
+        shifted_covariate * (value_after - value_before) as cross_change,
         denominator_after - denominator_before as denominator_change,
         denominator_after * denominator_after - denominator_before * denominator_before as denominator_square_change,
         value_after * denominator_after - value_before * denominator_before as value_denominator_change,
-        covariate * (denominator_after - denominator_before) as denominator_covariate_change
-    from running_values
-
-    union all
-
-    select
-        experiment_id,
-        unit_id,
-        variant,
-        metric_id,
-        is_winsorized,
-        entry_date as change_date,
-        1 as units_entering,
-        case when has_history then 0 else 1 end as units_without_history,
-        window_value as value_change,
-        window_value * window_value as square_change,
-        covariate as covariate_change,
-        covariate * covariate as covariate_square_change,
-        covariate * window_value as cross_change,
-        window_denominator as denominator_change,
-        window_denominator * window_denominator as denominator_square_change,
-        window_value * window_denominator as value_denominator_change,
-        covariate * window_denominator as denominator_covariate_change
-    from windowed_entries
+        shifted_covariate * (denominator_after - denominator_before) as denominator_covariate_change
+    from later_changes
 )
 
 select

@@ -37,6 +37,8 @@ select
     cast(sum(segment_changes.units_entering) as {{ dbt.type_bigint() }}) as n,
     cast(sum(segment_changes.value_change) as {{ type_double() }}) as sum,
     cast(sum(segment_changes.square_change) as {{ type_double() }}) as sum_sq,
+    cast(sum(segment_changes.square_abs_change) as {{ type_double() }}) as sum_sq_abs,
+    cast(max(segment_changes.value_shift) as {{ type_double() }}) as value_shift,
     cast(sum(segment_changes.units_without_history) as {{ dbt.type_bigint() }}) as units_without_history,
     cast(sum(segment_changes.covariate_change) as {{ type_double() }}) as cov_sum,
     cast(sum(segment_changes.covariate_square_change) as {{ type_double() }}) as cov_sum_sq,

@@ -1,7 +1,8 @@
 -- The only data that leaves SQL for the statistics engine: sufficient statistics per
 -- experiment x metric x variant x as-of date (unit count, sum and sum of squares of per-unit values, and
 -- for CUPED the pre-exposure covariate's sum, sum of squares and cross sum with the value), accumulated
--- from the days on which units enter and their values change.
+-- from the days on which units enter and their values change. Mean metrics whose values are large against their
+-- spread are summed as value - value_shift (see int_unit_metric_changes); sum_sq_abs bounds sum_sq's rounding.
 with days as (
     select * from {{ ref('int_experiment_days') }}
 ),
@@ -24,6 +25,8 @@ daily_changes as (
         sum(units_without_history) as units_without_history,
         sum(value_change) as value_change,
         sum(square_change) as square_change,
+        sum(square_abs_change) as square_abs_change,
+        max(value_shift) as value_shift,
         sum(covariate_change) as covariate_change,
         sum(covariate_square_change) as covariate_square_change,
         sum(cross_change) as cross_change,
@@ -47,6 +50,8 @@ cells as (
         coalesce(daily_changes.units_without_history, 0) as units_without_history,
         coalesce(daily_changes.value_change, 0) as value_change,
         coalesce(daily_changes.square_change, 0) as square_change,
+        coalesce(daily_changes.square_abs_change, 0) as square_abs_change,
+        daily_changes.value_shift,
         coalesce(daily_changes.covariate_change, 0) as covariate_change,
         coalesce(daily_changes.covariate_square_change, 0) as covariate_square_change,
         coalesce(daily_changes.cross_change, 0) as cross_change,
@@ -88,6 +93,8 @@ accumulated as (
         sum(units_entering) over cell_history as n,
         sum(value_change) over cell_history as sum,
         sum(square_change) over cell_history as sum_sq,
+        sum(square_abs_change) over cell_history as sum_sq_abs,
+        coalesce(max(value_shift) over (partition by experiment_id, metric_id), 0) as value_shift,
         sum(units_without_history) over cell_history as units_without_history,
         sum(covariate_change) over cell_history as cov_sum,
         sum(covariate_square_change) over cell_history as cov_sum_sq,
@@ -114,6 +121,8 @@ select
     cast(n as {{ dbt.type_bigint() }}) as n,
     cast(sum as {{ type_double() }}) as sum,
     cast(sum_sq as {{ type_double() }}) as sum_sq,
+    cast(sum_sq_abs as {{ type_double() }}) as sum_sq_abs,
+    cast(value_shift as {{ type_double() }}) as value_shift,
     cast(units_without_history as {{ dbt.type_bigint() }}) as units_without_history,
     cast(cov_sum as {{ type_double() }}) as cov_sum,
     cast(cov_sum_sq as {{ type_double() }}) as cov_sum_sq,
