@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from pipelines.analysis.results import ENGINE_CORRECTION
+from pipelines.analysis.results import ENGINE_CORRECTION, planned_looks, spent_alpha
 from pipelines.registry.spec import ExperimentSpec, Role, SequentialMethod
 from pipelines.stats import required_sample_size
 from pipelines.stats.power import (
@@ -33,7 +33,11 @@ class SequentialDesign:
     @classmethod
     def of(cls, spec: ExperimentSpec) -> SequentialDesign:
         """The spec's design: its looks from start to end date (else PLANNED_LOOKS), its sequence's tuning."""
-        looks = (spec.end_date - spec.start_date).days + 1 if spec.end_date else PLANNED_LOOKS
+        dates = pl.DataFrame(
+            {"start_date": [spec.start_date], "end_date": [spec.end_date]},
+            schema={"start_date": pl.Date, "end_date": pl.Date},
+        )
+        looks = int(dates.select(planned_looks()).item())
         tuning = spec.confidence_sequence_tuning if spec.sequential is SequentialMethod.CONFIDENCE_SEQUENCE else None
         return cls(spec.sequential.value, spec.spending.value, spec.spending_rho, looks, tuning)
 
@@ -42,7 +46,8 @@ class SequentialDesign:
         group-sequential inflation factor, or the confidence sequence's size at the same power, as
         `pipelines.analysis.results.design_sample_size` sizes the nightly job's comparisons."""
         fixed = np.atleast_1d(plan.comparison_total).astype(float)
-        level = float(plan.adjusted_alpha) * (1.0 if plan.alternative == "two-sided" else 2.0)
+        test = pl.DataFrame({"adjusted_alpha": [float(plan.adjusted_alpha)], "alternative": [plan.alternative]})
+        level = float(test.select(spent_alpha()).item())
         power = float(plan.adjusted_power)
         if self.method == SequentialMethod.GROUP_SEQUENTIAL:
             return np.full(fixed.size, group_sequential_inflation(level, power, self.spending, self.rho, self.looks))
