@@ -160,9 +160,23 @@ def _run_job(start: dt.date, end: dt.date, log_level: str, full_refresh: bool = 
         console.print(f"[red]nightly_analysis failed[/red] (run {result.run_id})")
         raise typer.Exit(1)
     console.print(_run_summary(result, elapsed))
+    skipped = _skipped_looks(result)
+    if skipped:
+        console.print(f"[yellow]looks not recomputed[/yellow] (what earlier runs wrote is kept):\n{skipped}")
     for check in _failed_checks(result):
         if check.severity.value == "ERROR" and check.description:
             console.print(f"[red]{check.check_name}:[/red] {check.description}")
+
+
+def _skipped_looks(result) -> str | None:
+    """The experiment_results asset's account of the looks the run could not recompute (None: every look was)."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.path[-1] == "experiment_results":
+            text = materialization.metadata.get("skipped_looks")
+            value = getattr(text, "value", text)
+            return None if value in (None, "none") else str(value)
+    return None
 
 
 def partition_range_tags(start: dt.date, end: dt.date) -> dict[str, str]:

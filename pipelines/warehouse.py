@@ -57,23 +57,22 @@ def replace_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, frame
         con.unregister("_frame")
 
 
+LOOK = ("experiment_id", "as_of_date")
+
+
 def replace_looks(
-    con: duckdb.DuckDBPyConnection,
-    schema: str,
-    table: str,
-    frame: pl.DataFrame,
-    dates: Sequence[dt.date],
-    keys: pl.DataFrame | None = None,
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pl.DataFrame, key: Sequence[str] = LOOK
 ) -> None:
-    """Write looks into a history table in one transaction: every row of the as-of `dates`, and of the
-    (experiment_id, as_of_date) `keys`, is replaced by the frame's rows, so rerunning a look never duplicates it.
-    The table is created on first use; a column the table lacks is added."""
+    """Write looks into a history table in one transaction: the rows of every `key` value the frame has are
+    replaced by the frame's, so rerunning a look never duplicates it, and a look the frame does not have is kept
+    as it was (a look is never deleted without its replacement). The table is created on first use; a column the
+    table lacks is added."""
     name = _quoted(schema, table)
-    keys = keys if keys is not None else pl.DataFrame(schema={"experiment_id": pl.String, "as_of_date": pl.Date})
+    columns = ", ".join(f'"{c}"' for c in key if IDENTIFIER.fullmatch(c))
+    if len(key) == 0 or columns.count(",") != len(key) - 1:
+        raise ValueError(f"replace_looks: {key!r} are not safe key columns")
     con.execute(f'create schema if not exists "{schema}"')
     con.register("_frame", frame.to_arrow())
-    con.register("_dates", pl.DataFrame({"as_of_date": list(dates)}, schema={"as_of_date": pl.Date}).to_arrow())
-    con.register("_keys", keys.select("experiment_id", "as_of_date").to_arrow())
     try:
         con.execute("begin transaction")
         con.execute(f"create table if not exists {name} as select * from _frame where false")
@@ -81,18 +80,14 @@ def replace_looks(
         for column, column_type, *_ in con.sql("describe select * from _frame").fetchall():
             if column not in existing:
                 con.execute(f'alter table {name} add column "{column}" {column_type}')
-        con.execute(
-            f"delete from {name} where as_of_date in (select as_of_date from _dates)"
-            f" or (experiment_id, as_of_date) in (select (experiment_id, as_of_date) from _keys)"
-        )
+        con.execute(f"delete from {name} where ({columns}) in (select distinct ({columns}) from _frame)")
         con.execute(f"insert into {name} by name select * from _frame")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
     finally:
-        for view in ("_frame", "_dates", "_keys"):
-            con.unregister(view)
+        con.unregister("_frame")
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

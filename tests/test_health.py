@@ -13,6 +13,7 @@ from pipelines.analysis.health import (
     daily_sample_ratio_health,
     experiment_health,
     exposure_traffic_health,
+    invalid_spec_health,
     metric_data_health,
     metric_model_health,
     quarantine_health,
@@ -125,9 +126,19 @@ def test_every_check_reports_for_every_look():
     )  # fmt: skip
     assert set(health["check_name"]) == {
         "sample_ratio_mismatch", "daily_sample_ratio_mismatch", "crossover_rate", "covariate_imbalance",
-        "metric_models", "metric_data", "exposure_traffic", "quarantined_rows",
+        "metric_models", "metric_data", "exposure_traffic", "quarantined_rows", "experiment_spec",
     }  # fmt: skip
     assert (health["status"] == "pass").all()
+
+
+def test_an_invalid_spec_fails_its_experiments_spec_check_at_every_look_of_the_run():
+    invalid = pl.DataFrame({"experiment_id": ["exp", None], "problem": ["exp.yml: field 'x'", "Bad Name.yml: ..."]})
+    looks = [START, START + dt.timedelta(days=1)]
+    health = invalid_spec_health(invalid, looks)
+    assert health.select("experiment_id", "as_of_date", "check_name", "status").rows() == [
+        ("exp", START, "experiment_spec", "fail"), ("exp", looks[1], "experiment_spec", "fail"),
+    ]  # a file not named by an id has no experiment to report on (the registry check names it)
+    assert health["detail"].str.contains("field 'x'").all()
 
 
 @pytest.mark.parametrize(("share", "status"), [(0.005, "pass"), (0.05, "warn"), (0.5, "fail")])

@@ -6,6 +6,8 @@ vectorised pass over all experiments and dates.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import polars as pl
 
@@ -24,7 +26,7 @@ QUARANTINE_FAIL_SHARE = 0.10
 
 CHECKS = (
     "sample_ratio_mismatch", "daily_sample_ratio_mismatch", "crossover_rate", "covariate_imbalance",
-    "metric_models", "metric_data", "exposure_traffic", "quarantined_rows",
+    "metric_models", "metric_data", "exposure_traffic", "quarantined_rows", "experiment_spec",
 )  # fmt: skip
 
 HEALTH_COLUMNS = ["experiment_id", "as_of_date", "check_name", "status", "value", "detail"]
@@ -207,6 +209,25 @@ def quarantine_health(raw_counts: pl.DataFrame, days: pl.DataFrame) -> pl.DataFr
     ).select(HEALTH_COLUMNS)  # fmt: skip
 
 
+def spec_health(days: pl.DataFrame) -> pl.DataFrame:
+    """The experiment's spec is valid (an analysed look's spec always is; see `invalid_spec_health`)."""
+    return days.unique().with_columns(
+        check_name=pl.lit("experiment_spec"), status=pl.lit("pass"), value=pl.lit(0.0),
+        detail=pl.lit("the spec is valid"),
+    ).select(HEALTH_COLUMNS)  # fmt: skip
+
+
+def invalid_spec_health(invalid: pl.DataFrame, looks: list[dt.date]) -> pl.DataFrame:
+    """A failed experiment_spec check at each of the run's looks for every experiment whose spec is invalid
+    (`invalid`: experiment_id, problem): its looks are not recomputed, and its history is kept as it was."""
+    named = invalid.filter(pl.col("experiment_id").is_not_null())
+    dates = pl.DataFrame({"as_of_date": looks}, schema={"as_of_date": pl.Date})
+    return named.join(dates, how="cross").with_columns(
+        check_name=pl.lit("experiment_spec"), status=pl.lit("fail"), value=pl.lit(1.0),
+        detail=pl.format("the spec is invalid, so this look is not recomputed and the history is kept: {}", "problem"),
+    ).select(HEALTH_COLUMNS).cast(HEALTH_SCHEMA)  # fmt: skip
+
+
 def experiment_health(
     counts: pl.DataFrame, summary: pl.DataFrame, stats: pl.DataFrame, raw_counts: pl.DataFrame, broken: pl.DataFrame
 ) -> pl.DataFrame:
@@ -215,6 +236,6 @@ def experiment_health(
     frames = [
         sample_ratio_health(counts), daily_sample_ratio_health(counts), crossover_health(summary, days),
         covariate_imbalance_health(stats), metric_model_health(broken, days), metric_data_health(stats),
-        exposure_traffic_health(counts), quarantine_health(raw_counts, days),
+        exposure_traffic_health(counts), quarantine_health(raw_counts, days), spec_health(days),
     ]  # fmt: skip
     return pl.concat([f.cast(HEALTH_SCHEMA) for f in frames]).sort(["experiment_id", "as_of_date", "check_name"])

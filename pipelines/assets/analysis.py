@@ -1,14 +1,17 @@
 """Statistics assets: results and health per experiment, computed from the marts' sufficient statistics.
 
 Results, health and decisions are partitioned by as-of date: a run writes the looks of its partition (or of its
-range: a backfill is one run, its looks computed together in date order) into history tables, replacing those
-dates' rows, with the run id, the code version and the data watermark. A group-sequential test spends alpha on
+range: a backfill is one run, its looks computed together in date order) into history tables, replacing the looks
+it computed, with the run id, the code version and the data watermark. A look the run cannot compute (its spec is
+invalid, it uses a broken metric model, or its date is past the data watermark) is never deleted: it keeps the
+version an earlier run wrote, and the run's `skipped_looks` says which and why. A group-sequential test spends alpha on
 the looks the history holds, and rewriting an earlier look recomputes the later group-sequential looks that the
 history already has, as they depend on it.
 
 An experiment that uses a broken metric model (one that failed to build or failed its data tests, see
 pipelines/assets/dbt.py) is held back: its rows at the run's dates stay as they were (none, for a new date), but for
-a failed `metric_models` health check naming the model; the other experiments get their looks as usual.
+a failed `metric_models` health check naming the model; an experiment whose spec is invalid likewise keeps its
+rows and gets a failed `experiment_spec` check. The other experiments get their looks as usual.
 """
 
 import datetime as dt
@@ -18,13 +21,15 @@ import polars as pl
 from dagster_dbt import get_asset_key_for_model
 
 from pipelines.analysis.decisions import experiment_decisions
-from pipelines.analysis.health import CHECKS, experiment_health
+from pipelines.analysis.health import CHECKS, experiment_health, invalid_spec_health
 from pipelines.analysis.results import SEGMENT_STATS_QUERY, SUFFICIENT_STATS_QUERY, experiment_results, segment_results
 from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.assets.partitions import AS_OF_DATES
 from pipelines.project import code_version
 from pipelines.resources import WarehouseResource
-from pipelines.warehouse import read_frame, replace_looks, replace_table, table_exists
+from pipelines.assets.registry import INVALID_SPECS
+from pipelines.registry.tables import SCHEMA as REGISTRY_SCHEMA
+from pipelines.warehouse import LOOK, read_frame, replace_looks, table_exists
 
 RESULTS_SCHEMA = "main"
 # Every statistics asset: in the analysis group, written with Polars into DuckDB, inside the one-writer pool.
@@ -80,20 +85,60 @@ def not_held(frame: pl.DataFrame, broken: pl.DataFrame) -> pl.DataFrame:
     return frame.join(broken.select("experiment_id").unique(), on="experiment_id", how="anti")
 
 
-def held_rows(con, table: str, broken: pl.DataFrame, looks: list[dt.date] | None = None) -> pl.DataFrame | None:
-    """A results table's rows of the held-back experiments (at the looks' dates), to be written back as they were."""
-    held = broken["experiment_id"].unique().to_list()
-    if not held:
-        return None
-    query = f"select * from {RESULTS_SCHEMA}.{table} where list_contains(?, experiment_id)"
-    if looks is None:
-        return history(con, table, query, [held])
-    return history(con, table, query + " and as_of_date between ? and ?", [held, looks[0], looks[-1]])
+def invalid_specs(con) -> pl.DataFrame:
+    """The invalid spec files of the run's registry: experiment_id (the file's name) and problem."""
+    if not table_exists(con, REGISTRY_SCHEMA, INVALID_SPECS):
+        return pl.DataFrame(schema={"experiment_id": pl.String, "problem": pl.String})
+    return read_frame(con, f"select experiment_id, problem from {REGISTRY_SCHEMA}.{INVALID_SPECS}")
 
 
-def with_held(written: pl.DataFrame, held: pl.DataFrame | None) -> pl.DataFrame:
-    """The rows to write: the new ones and the held-back experiments' rows as they were."""
-    return written if held is None else pl.concat([written, held], how="diagonal_relaxed")
+SPEC_WINDOWS_QUERY = """
+select experiment_id, start_date, end_date from staging.stg_experiments
+"""
+
+
+def skipped_looks(
+    con, looks: list[dt.date], written: pl.DataFrame, broken: pl.DataFrame, watermark: dt.date | None
+) -> pl.DataFrame:
+    """The looks of the run's range that it did not write, per experiment and reason (experiment_id, first, last,
+    reason): an invalid spec, a broken metric model, a date past the data watermark, or no exposed units yet.
+    Each keeps what an earlier run wrote."""
+    dates = pl.DataFrame({"as_of_date": looks}, schema={"as_of_date": pl.Date})
+    windows = read_frame(con, SPEC_WINDOWS_QUERY)
+    expected = windows.join(dates, how="cross").filter(
+        (pl.col("as_of_date") >= pl.col("start_date"))
+        & (pl.col("end_date").is_null() | (pl.col("as_of_date") <= pl.col("end_date")))
+    ).select("experiment_id", "as_of_date")
+    invalid = invalid_specs(con).filter(pl.col("experiment_id").is_not_null())
+    expected = pl.concat([expected, invalid.select("experiment_id").join(dates, how="cross")])
+    missing = expected.join(written.select("experiment_id", "as_of_date").unique(), on=["experiment_id", "as_of_date"], how="anti")
+    models = broken.group_by("experiment_id").agg(pl.col("metric_id").unique().sort().str.join(", ").alias("models"))
+    reason = (
+        pl.when(pl.col("experiment_id").is_in(invalid["experiment_id"].implode()))
+        .then(pl.lit("the spec is invalid (see the experiment_spec check)"))
+        .when(pl.col("models").is_not_null())
+        .then(pl.format("broken metric model: {}", "models"))
+        .when(pl.lit(watermark is None) | (pl.col("as_of_date") > pl.lit(watermark, pl.Date)))
+        .then(pl.lit(f"past the data watermark ({watermark or 'no data'})"))
+        .otherwise(pl.lit("no exposed units yet"))
+    )
+    return (
+        missing.join(models, on="experiment_id", how="left")
+        .with_columns(reason=reason)
+        .group_by("experiment_id", "reason")
+        .agg(first=pl.col("as_of_date").min(), last=pl.col("as_of_date").max(), looks=pl.len())
+        .sort("experiment_id", "first")
+    )
+
+
+def skipped_summary(skipped: pl.DataFrame) -> str:
+    """The skipped looks in one line per experiment and reason, for the UI and the CLI."""
+    lines = [
+        f"{r['experiment_id']} {r['first']}" + (f" to {r['last']}" if r["last"] != r["first"] else "")
+        + f": {r['reason']}; earlier runs' rows kept"
+        for r in skipped.iter_rows(named=True)
+    ]  # fmt: skip
+    return "\n".join(lines) or "none"
 
 
 def held_back(broken: pl.DataFrame) -> str:
@@ -120,24 +165,31 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
         later = history(con, "experiment_results", "select distinct experiment_id, as_of_date from main.experiment_results"
                         " where sequential_method = 'group_sequential' and as_of_date > ?", [looks[-1]])  # fmt: skip
         later = None if later is None else not_held(later, broken)
-        results = experiment_results(not_held(read_frame(con, SUFFICIENT_STATS_QUERY), broken), recorded)
-        in_range = pl.col("as_of_date").is_between(looks[0], looks[-1])
-        recomputed = results.join(later, on=["experiment_id", "as_of_date"]) if later is not None else results.clear()
-        written = pl.concat([results.filter(in_range), recomputed]).with_columns(provenance(context, data_watermark(con)))
-        held = held_rows(con, "experiment_results", broken, looks)
-        replace_looks(con, RESULTS_SCHEMA, "experiment_results", with_held(written, held), looks, keys=later)
-    latest = written.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
-    return dg.MaterializeResult(
-        metadata={
-            "rows": len(written),
-            "looks": f"{looks[0]} to {looks[-1]}",
-            "later_looks_recomputed": 0 if later is None else len(later),
-            "experiments": written["experiment_id"].n_unique(),
-            "held_back_experiments": held_back(broken),
-            "significant_at_latest_look": int(latest["is_significant"].fill_null(False).sum()),
-            "latest_look": dg.MetadataValue.md(_markdown(latest)),
-        }
-    )
+        stats = not_held(read_frame(con, SUFFICIENT_STATS_QUERY), broken)
+        watermark = data_watermark(con)
+        written = pl.DataFrame(schema={"experiment_id": pl.String, "as_of_date": pl.Date})
+        if stats.height:  # else nothing to analyse: no experiment with data, or every one held back
+            results = experiment_results(stats, recorded)
+            in_range = pl.col("as_of_date").is_between(looks[0], looks[-1])
+            recomputed = results.join(later, on=LOOK) if later is not None else results.clear()
+            written = pl.concat([results.filter(in_range), recomputed]).with_columns(provenance(context, watermark))
+            replace_looks(con, RESULTS_SCHEMA, "experiment_results", written)
+        skipped = skipped_looks(con, looks, written, broken, watermark)
+    if skipped.height:
+        context.log.warning(f"looks not recomputed:\n{skipped_summary(skipped)}")
+    metadata = {
+        "rows": len(written),
+        "looks": f"{looks[0]} to {looks[-1]}",
+        "skipped_looks": skipped_summary(skipped),
+        "later_looks_recomputed": 0 if later is None else len(later),
+        "experiments": written["experiment_id"].n_unique(),
+        "held_back_experiments": held_back(broken),
+    }
+    if written.height:
+        latest = written.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
+        metadata["significant_at_latest_look"] = int(latest["is_significant"].fill_null(False).sum())
+        metadata["latest_look"] = dg.MetadataValue.md(_markdown(latest))
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
@@ -153,9 +205,11 @@ def experiment_segment_results_asset(
     with warehouse.connect() as con:
         broken = broken_metrics(con)
         stats = not_held(read_frame(con, SEGMENT_STATS_QUERY), broken)
+        if not stats.height:
+            return dg.MaterializeResult(metadata={"rows": 0, "held_back_experiments": held_back(broken)})
         results = segment_results(stats).with_columns(run_id=pl.lit(context.run.run_id))
-        held = held_rows(con, "experiment_segment_results", broken)
-        replace_table(con, RESULTS_SCHEMA, "experiment_segment_results", with_held(results, held))
+        # the latest look of each experiment analysed; the others keep theirs
+        replace_looks(con, RESULTS_SCHEMA, "experiment_segment_results", results, key=["experiment_id"])
     return dg.MaterializeResult(
         metadata={
             "rows": len(results),
@@ -202,12 +256,12 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
             raw_counts,
             broken,
         ).filter(pl.col("as_of_date").is_between(looks[0], looks[-1]))
-        # a held-back experiment gets only its failed metric_models check; its other checks stay as they were
+        # a held-back experiment gets only its failed metric_models check, one with an invalid spec only its failed
+        # experiment_spec check; their other checks stay as they were
         failed = health.filter(pl.col("check_name") == "metric_models").join(broken, on="experiment_id", how="semi")
-        health = pl.concat([not_held(health, broken), failed]).with_columns(provenance(context, data_watermark(con)))
-        held = held_rows(con, "experiment_health", broken, looks)
-        held = None if held is None else held.filter(pl.col("check_name") != "metric_models")
-        replace_looks(con, RESULTS_SCHEMA, "experiment_health", with_held(health, held), looks)
+        health = pl.concat([not_held(health, broken), failed, invalid_spec_health(invalid_specs(con), looks)])
+        health = health.with_columns(provenance(context, data_watermark(con)))
+        replace_looks(con, RESULTS_SCHEMA, "experiment_health", health, key=[*LOOK, "check_name"])
     return dg.MaterializeResult(
         metadata={
             "held_back_experiments": held_back(broken),
@@ -230,6 +284,8 @@ def experiment_decisions_asset(context: dg.AssetExecutionContext, warehouse: War
     (`main.experiment_decisions`), for the looks of the partition and every later look whose results changed."""
     looks = look_dates(context)
     with warehouse.connect() as con:
+        if not table_exists(con, RESULTS_SCHEMA, "experiment_results"):
+            return dg.MaterializeResult(metadata={"rows": 0})
         broken = broken_metrics(con)
         results = read_frame(con, "select * from main.experiment_results where as_of_date >= ?", [looks[0]])
         health = read_frame(con, "select * from main.experiment_health where as_of_date >= ?", [looks[0]])
@@ -237,8 +293,7 @@ def experiment_decisions_asset(context: dg.AssetExecutionContext, warehouse: War
         spec_metrics = read_frame(con, "select experiment_id, metric_id, role from staging.stg_experiment_metrics")
         decisions = experiment_decisions(results.join(changed, on=["experiment_id", "as_of_date"]), health, spec_metrics)
         decisions = decisions.with_columns(provenance(context, data_watermark(con)))
-        held = held_rows(con, "experiment_decisions", broken, looks)
-        replace_looks(con, RESULTS_SCHEMA, "experiment_decisions", with_held(decisions, held), looks, keys=changed)
+        replace_looks(con, RESULTS_SCHEMA, "experiment_decisions", decisions)
     latest = decisions.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
     return dg.MaterializeResult(
         metadata={

@@ -4,9 +4,10 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from pipelines.project import EXPERIMENTS_DIR, verdict_dbt_project
-from pipelines.registry.spec import read_specs
+from pipelines.registry.spec import SpecError, read_specs
 from pipelines.registry.catalogue import metric_catalogue, resolve_each, unit_dimensions
 from pipelines.registry.tables import SCHEMA, registry_frames
 from pipelines.resources import WarehouseResource
@@ -22,6 +23,17 @@ class RegistryConfig(dg.Config):
 
 
 SPECS_CHECK = "experiment_specs_are_valid"
+# The specs left out, by the experiment each file is named after: their history is kept and their looks get a
+# failed experiment_spec health check.
+INVALID_SPECS = "invalid_specs"
+
+
+def invalid_specs_frame(errors: list[SpecError]) -> pl.DataFrame:
+    """One row per invalid spec file: experiment_id (null when the file name is not an id) and the problem."""
+    return pl.DataFrame(
+        {"experiment_id": [e.experiment_id for e in errors], "problem": [str(e) for e in errors]},
+        schema={"experiment_id": pl.String, "problem": pl.String},
+    )
 
 
 @dg.multi_asset(
@@ -55,6 +67,7 @@ def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
     with warehouse.connect() as con:
         for table, frame in frames.items():
             replace_table(con, SCHEMA, table, frame)
+        replace_table(con, SCHEMA, INVALID_SPECS, invalid_specs_frame(errors))
     for table in REGISTRY_TABLES:
         yield dg.MaterializeResult(
             asset_key=dg.AssetKey([SCHEMA, table]),

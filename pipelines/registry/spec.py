@@ -216,11 +216,20 @@ class ExperimentSpec(Strict):
 class SpecError(ValueError):
     """Spec files that cannot be used, each with the file, the field and how to fix it."""
 
+    path: Path | None = None  # the file, when the error is one file's
+
     @classmethod
     def of(cls, path: Path, problems: list[tuple[str, str]]) -> SpecError:
         lines = [f"{path}: invalid experiment spec"]
         lines += [f"  - field '{field}': {message}" for field, message in problems]
-        return cls("\n".join(lines))
+        error = cls("\n".join(lines))
+        error.path = path
+        return error
+
+    @property
+    def experiment_id(self) -> str | None:
+        """The experiment the file is named after (a spec's id must match its file name), if a valid id."""
+        return self.path.stem if self.path is not None and IDENTIFIER.fullmatch(self.path.stem) else None
 
 
 def _field(loc: tuple[int | str, ...]) -> str:

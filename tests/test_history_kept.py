@@ -1,0 +1,115 @@
+"""Nothing already in the history disappears: a look the nightly job cannot recompute keeps what an earlier run
+wrote, and the run says which looks it skipped and why.
+
+On a small simulated warehouse, every look from 11-01 to 11-21 is written once. Then (1) one spec is made invalid
+and the whole range is backfilled: that experiment's results, decisions and health stay as they were, with a failed
+`experiment_spec` check at every look, while the others are rewritten; (2) the last day's events are quarantined,
+so the data watermark moves back a day, and the last look is run again: it is kept, and the run says it is past
+the watermark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.cli import _skipped_looks, partition_range_tags
+from pipelines.project import EXPERIMENTS_DIR
+from pipelines.registry.spec import load_specs
+from pipelines.warehouse import WAREHOUSE_ENV, read_frame
+
+pytestmark = pytest.mark.e2e
+
+TABLES = ("experiment_results", "experiment_health", "experiment_decisions")
+FIRST, LAST = dt.date(2026, 11, 1), dt.date(2026, 11, 21)
+BROKEN = "checkout_redesign"
+
+
+def run_looks(start: dt.date, end: dt.date, experiments: Path) -> dg.ExecuteInProcessResult:
+    """The nightly job for the looks from start to end, with the specs of `experiments`."""
+    from pipelines.definitions import build_defs
+
+    result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}},
+        tags=partition_range_tags(start, end),
+    )
+    assert result.success
+    return result
+
+
+def snapshot(database: Path) -> dict[str, pl.DataFrame]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {t: read_frame(con, f"select * from main.{t}") for t in TABLES}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
+    """The history after the first run, after the backfill with an invalid spec, and after the watermark moved."""
+    from pipelines.simulation import simulate
+
+    root = tmp_path_factory.mktemp("kept")
+    database = root / "verdict.duckdb"
+    experiments = root / "experiments"
+    shutil.copytree(EXPERIMENTS_DIR, experiments)
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(database)
+    try:
+        simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=4000, seed=3)
+        first = run_looks(FIRST, LAST, experiments)
+        written = snapshot(database)
+        spec = experiments / f"{BROKEN}.yml"
+        spec.write_text(spec.read_text() + "\nowner_team: growth\n")  # an unknown field: the spec is invalid
+        backfill = run_looks(FIRST, LAST, experiments)
+        backfilled = snapshot(database)
+        shutil.copy(EXPERIMENTS_DIR / spec.name, spec)
+        with duckdb.connect(str(database)) as con:  # the last day's events can no longer be trusted
+            con.execute("update raw.events set logged_at = null where cast(occurred_at as date) = ?", [LAST])
+        rerun = run_looks(LAST, LAST, experiments)
+        rerun_tables = snapshot(database)
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
+    return (first, written), (backfill, backfilled), (rerun, rerun_tables)
+
+
+def rows_of(frame: pl.DataFrame, experiment: str, *, other: bool = False) -> pl.DataFrame:
+    chosen = pl.col("experiment_id") == experiment
+    return frame.filter(~chosen if other else chosen)
+
+
+def test_an_invalid_spec_keeps_its_experiments_history(runs):
+    (first, written), (backfill, backfilled), _ = runs
+    for table in ("experiment_results", "experiment_decisions"):
+        before, after = rows_of(written[table], BROKEN), rows_of(backfilled[table], BROKEN)
+        assert before.height > 0 and after.equals(before), table  # kept as the first run wrote them
+        assert set(rows_of(backfilled[table], BROKEN, other=True)["run_id"]) == {backfill.run_id}, table
+    health = rows_of(backfilled["experiment_health"], BROKEN)
+    spec_checks = health.filter(pl.col("check_name") == "experiment_spec")
+    assert spec_checks.height == (LAST - FIRST).days + 1
+    assert (spec_checks["status"] == "fail").all() and spec_checks["detail"].str.contains("owner_team").all()
+    others = health.filter(pl.col("check_name") != "experiment_spec")
+    assert others.equals(rows_of(written["experiment_health"], BROKEN).filter(pl.col("check_name") != "experiment_spec"))
+    skipped = _skipped_looks(backfill)
+    assert f"{BROKEN} {FIRST} to {LAST}: the spec is invalid" in skipped
+
+
+def test_a_look_past_a_watermark_that_moved_back_is_kept(runs):
+    (_, written), (_, backfilled), (rerun, after) = runs
+    for table in TABLES:
+        last = pl.col("as_of_date") == LAST
+        kept = backfilled[table].filter(last)
+        assert kept.height > 0 and after[table].filter(last).sort(kept.columns).equals(kept.sort(kept.columns)), table
+    skipped = _skipped_looks(rerun)
+    assert f"past the data watermark ({LAST - dt.timedelta(days=1)})" in skipped
+    assert "playlist_recs" in skipped
