@@ -80,6 +80,32 @@ def needs_full_refresh(con: duckdb.DuckDBPyConnection, current: str, broken_metr
     return broken_metrics is not None and last.broken_metrics != tuple(sorted(broken_metrics))
 
 
+# Checked staging models and the raw table each reprocesses from its last logged day on (macros/incremental.sql).
+CHECKED_TABLES = {"stg_events_checked": "events", "stg_assignments_checked": "assignments"}
+BACKDATED_QUERY = """
+with scope as (
+    select max(cast(logged_at as date)) filter (where quarantine_reason is distinct from 'logged_in_future') as day
+    from staging.{checked}
+)
+select
+    (select count(*) from raw.{raw}, scope
+     where cast(timezone('UTC', try_cast(logged_at as timestamptz)) as date) < scope.day)
+    - (select count(*) from staging.{checked}, scope where cast(logged_at as date) < scope.day)
+"""
+
+
+def backdated_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Raw rows an incremental build would never read, per raw table: rows that reached the warehouse after the last
+    build with a logged_at before its scope (they would be neither clean nor quarantined)."""
+    found = {}
+    for checked, raw in CHECKED_TABLES.items():
+        if table_exists(con, "staging", checked) and table_exists(con, "raw", raw):
+            [(count,)] = con.execute(BACKDATED_QUERY.format(checked=checked, raw=raw)).fetchall()
+            if count:
+                found[raw] = int(count)
+    return found
+
+
 def record_build(con: duckdb.DuckDBPyConnection, build: Build, *, full_refresh: bool) -> None:
     """Record a complete build: what it was made from, when, and whether it was a full refresh."""
     con.execute(

@@ -32,11 +32,13 @@ def export_warehouse_path() -> Path:
 
 
 def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (created if missing, unless read-only)."""
+    """Open the warehouse file (created if missing, unless read-only), in UTC whatever the machine's zone."""
     target = path or warehouse_path()
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(target), read_only=read_only)
+    con = duckdb.connect(str(target), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    return con
 
 
 def _quoted(schema: str, table: str) -> str:

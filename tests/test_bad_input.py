@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -68,13 +69,29 @@ EVENTS = [
     ("e7", "u2", "stream", "2099-01-01 00:00:00", 3.0, "impossible_timestamp"),
     ("e8", "u2", "teleport", "2026-11-02 10:00:00", 1.0, "unknown_event_type"),
     ("e9", "u1", "stream", "2026-11-01 08:00:00", 4.0, "late_arrival"),
+    # raw columns as text, as a CSV load leaves them
+    ("e11", "u1", "stream", "2026-11-02 10:00:00", "NaN", "non_finite_value"),
+    ("e12", "u1", "stream", "2026-11-02 10:00:00", "12,5", "unreadable_value"),
+    ("e13", "u2", "stream", "2026-11-02 10:00:00", "1e300", "implausible_value"),
+    ("e14", "u2", "stream", "2099-06-01 00:00:00", "3", "logged_in_future"),  # occurred and logged in 2099
+    ("e15", "u2", "stream", "2026-11-03 15:00:00+05:00", "2", None),  # 10:00 UTC
 ]
 LATE_LOGGED = "2026-11-05 12:00:00"  # when the late_arrival rows were logged: more than 3 days after they happened
+LAST_LOGGED = "2026-11-05 23:00:00"  # the latest a planted row is logged, but for one logged in the future
+DUPLICATE_UNIT = "u1"  # listed twice in raw.units
+NON_UTC_ZONE = "America/Los_Angeles"
+# The next night's rows: a new event, and one that reached the warehouse only now with a logged_at of days ago
+NEXT_NIGHT = ("('e16', 'u1', 'stream', '2026-11-06 08:00:00', '6', timestamp '2026-11-06 08:01:00'),"
+              " ('e17', 'u2', 'stream', '2026-11-02 09:00:00', '4', timestamp '2026-11-02 09:01:00')")  # fmt: skip
 
 
 def logged(timestamp: str, reason: str | None) -> str:
-    """When a planted row was logged: as it happened, or long after for a late arrival."""
-    return LATE_LOGGED if reason == "late_arrival" else timestamp
+    """When a planted row was logged (a minute is added): as it happened (by the end of the data), long after
+    for a late arrival, or in the future for a row logged in the future."""
+    moment = timestamp[:19]
+    if reason == "late_arrival":
+        return LATE_LOGGED
+    return moment if reason == "logged_in_future" else min(moment, LAST_LOGGED)
 
 
 def build_warehouse(path: Path) -> None:
@@ -84,17 +101,18 @@ def build_warehouse(path: Path) -> None:
         con.execute("create schema raw")
         con.execute("create table raw.units as select 'u' || i as unit_id, 'SE' as country, 'ios' as platform,"
                     " date '2020-01-01' as signup_date from range(1, 7) t(i)")  # fmt: skip
+        con.execute(f"insert into raw.units values ('{DUPLICATE_UNIT}', 'NO', 'web', date '2021-01-01')")
         con.execute("create table raw.assignments (experiment_id varchar, unit_id varchar, variant varchar,"
-                    " assigned_at timestamp, logged_at timestamp)")  # fmt: skip
-        con.executemany(
-            "insert into raw.assignments values (?, ?, ?, ?::timestamp, least(?::timestamp, timestamp '2026-11-05 23:00:00') + interval 1 minute)",
+                    " assigned_at timestamptz, logged_at timestamp)")  # fmt: skip
+        con.executemany(  # assigned_at: an instant (timestamptz), given in UTC
+            "insert into raw.assignments values (?, ?, ?, (? || '+00')::timestamptz, ?::timestamp + interval 1 minute)",
             [(e, u, v, t, logged(t, reason)) for e, u, v, t, reason in ASSIGNMENTS],
         )
         con.execute("create table raw.events (event_id varchar, unit_id varchar, event_type varchar,"
-                    " occurred_at timestamp, value double, logged_at timestamp)")  # fmt: skip
+                    " occurred_at varchar, value varchar, logged_at timestamp)")  # fmt: skip
         con.executemany(
-            "insert into raw.events values (?, ?, ?, ?::timestamp, ?, least(?::timestamp, timestamp '2026-11-05 23:00:00') + interval 1 minute)",
-            [(i, u, k, t, v, logged(t, reason)) for i, u, k, t, v, reason in EVENTS],
+            "insert into raw.events values (?, ?, ?, ?, ?, ?::timestamp + interval 1 minute)",
+            [(i, u, k, t, None if v is None else str(v), logged(t, reason)) for i, u, k, t, v, reason in EVENTS],
         )
 
 
@@ -108,45 +126,56 @@ def bad_run(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
         (experiments / f"{experiment['id']}.yml").write_text(yaml.safe_dump(experiment))
     database = root / "verdict.duckdb"
     build_warehouse(database)
-    previous = os.environ.get(WAREHOUSE_ENV)
+    previous = {name: os.environ.get(name) for name in (WAREHOUSE_ENV, "TZ")}
     os.environ[WAREHOUSE_ENV] = str(database)
+    os.environ["TZ"] = NON_UTC_ZONE  # the job's processes (and DuckDB's session) in a zone 8 hours behind UTC
+    time.tzset()
     try:
         from pipelines.definitions import build_defs
 
-        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(),
-            run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}},
-            raise_on_error=False,
-            tags=partition_range_tags(dt.date(2026, 11, 1), dt.date(2026, 11, 6)),
-        )
+        def nightly(start: dt.date, end: dt.date) -> dg.ExecuteInProcessResult:
+            return build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+                instance=dg.DagsterInstance.ephemeral(),
+                run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}},
+                raise_on_error=False,
+                tags=partition_range_tags(start, end),
+            )
+
+        result = nightly(dt.date(2026, 11, 1), dt.date(2026, 11, 6))
+        with duckdb.connect(str(database)) as con:  # the next night's event, after the row logged in 2099
+            con.execute(f"insert into raw.events values {NEXT_NIGHT}")
+        next_night = nightly(dt.date(2026, 11, 6), dt.date(2026, 11, 6))
     finally:
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        time.tzset()
     with duckdb.connect(str(database), read_only=True) as con:
-        yield con, result
+        yield con, result, next_night
 
 
 def test_the_job_survives_bad_input(bad_run):
-    _, result = bad_run
+    _, result, _ = bad_run
     assert result.success
 
 
 def test_every_bad_row_is_quarantined_with_its_reason(bad_run):
-    con, _ = bad_run
+    con, *_ = bad_run
     quarantined = read_frame(con, "select source_table, quarantine_reason, count(*) as n from marts.quarantined_rows group by all")
     seen = {(r["source_table"], r["quarantine_reason"]): r["n"] for r in quarantined.iter_rows(named=True)}
     planted = {("assignments", reason): 1 for *_, reason in ASSIGNMENTS if reason and " " not in reason}
     planted |= {("events", reason): 1 for *_, reason in EVENTS if reason}
+    planted |= {("units", "duplicate_unit_id"): 1}
     assert seen == planted
 
 
 def test_raw_rows_equal_clean_plus_quarantined(bad_run):
-    con, result = bad_run
+    con, result, _ = bad_run
     counts = {r["source_table"]: r for r in read_frame(con, "select * from marts.raw_row_counts").iter_rows(named=True)}
     assert counts["assignments"]["raw_rows"] == len(ASSIGNMENTS)
-    assert counts["events"]["raw_rows"] == len(EVENTS)
+    assert counts["events"]["raw_rows"] == len(EVENTS) + 2  # and the next night's events
     for row in counts.values():
         assert row["raw_rows"] == row["clean_rows"] + row["quarantined_rows"]
     health = [m for m in result.get_asset_materialization_events()
@@ -154,11 +183,32 @@ def test_raw_rows_equal_clean_plus_quarantined(bad_run):
     assert len(health) == 6  # one per look of the run, 2026-11-01 to 2026-11-06
     metadata = health[-1].event_specific_data.materialization.metadata
     assert metadata["raw_rows[assignments]"].value == f"{len(ASSIGNMENTS)} = 6 clean + 8 quarantined"
-    assert metadata["raw_rows[events]"].value == f"{len(EVENTS)} = 5 clean + 7 quarantined"
+    assert metadata["raw_rows[events]"].value == f"{len(EVENTS)} = 6 clean + 11 quarantined"
+    assert metadata["raw_rows[units]"].value == "7 = 6 clean + 1 quarantined"
+
+
+def test_timestamps_are_staged_in_utc_whatever_the_zone(bad_run):
+    """Under TZ=America/Los_Angeles: a text timestamp with an offset and a timestamptz are converted to UTC, and a
+    timestamp without a zone is taken as UTC (not shifted by the session's 8 hours)."""
+    con, *_ = bad_run
+    staged = dict(con.sql("select event_id, occurred_at from staging.stg_events where event_id in ('e4', 'e15')").fetchall())
+    assert staged == {"e4": dt.datetime(2026, 11, 3, 10), "e15": dt.datetime(2026, 11, 3, 10)}
+    # a timestamptz source: the instant in UTC, not the session's local time
+    [(assigned,)] = con.sql("select assigned_at from staging.stg_assignments where unit_id = 'u1'").fetchall()
+    assert assigned == dt.datetime(2026, 11, 1, 10)
+
+
+def test_a_row_logged_in_the_future_does_not_stop_the_next_nights_rows(bad_run):
+    """...and a row that arrives with a logged_at before the last build's scope is read too (a full refresh)."""
+    con, _, next_night = bad_run
+    assert next_night.success
+    assert con.sql("select count(*) from staging.stg_events where event_id in ('e16', 'e17')").fetchall() == [(2,)]
+    assert con.sql("select max(logged_at) from staging.stg_events_checked where quarantine_reason is null"
+                   ).fetchall() == [(dt.datetime(2026, 11, 6, 8, 1),)]  # fmt: skip
 
 
 def test_a_unit_in_two_variants_is_excluded_and_counted(bad_run):
-    con, _ = bad_run
+    con, *_ = bad_run
     [(crossovers, exposed)] = con.sql(
         "select crossover_units, exposed_units from marts.exposure_summary where experiment_id = 'exp_live'"
     ).fetchall()
@@ -167,7 +217,7 @@ def test_a_unit_in_two_variants_is_excluded_and_counted(bad_run):
 
 
 def test_an_experiment_with_no_exposures_yet_has_no_results_and_says_so(bad_run):
-    con, _ = bad_run
+    con, *_ = bad_run
     results = read_frame(con, "select * from main.experiment_results where experiment_id = 'exp_waiting'")
     assert (results["n_control"] + results["n_treatment"] == 0).all()
     assert results["status"].is_in(["insufficient_sample", "invalid_input"]).all()
@@ -177,8 +227,8 @@ def test_an_experiment_with_no_exposures_yet_has_no_results_and_says_so(bad_run)
 
 
 def test_an_ended_experiment_stops_at_its_end_date(bad_run):
-    con, _ = bad_run
+    con, *_ = bad_run
     [(last,)] = con.sql("select max(as_of_date) from main.experiment_results where experiment_id = 'exp_ended'").fetchall()
     assert str(last) == "2026-11-03"
     [(live,)] = con.sql("select max(as_of_date) from main.experiment_results where experiment_id = 'exp_live'").fetchall()
-    assert str(live) == "2026-11-05"  # the data watermark
+    assert str(live) == "2026-11-06"  # the data watermark: the next night's event

@@ -18,12 +18,16 @@
 {%- endmacro %}
 
 {#- The day from which a checked raw table is reprocessed: its last logged day (a day may have been partly loaded).
-    Rows without a logged_at are quarantined and reprocessed every time. -#}
+    Rows without a readable logged_at are quarantined and reprocessed every time, and so are rows logged in the
+    future, which never move the scope: one row logged in 2099 cannot stop the next night's rows. -#}
 {% macro logged_scope_filter(relation=none, logged_at='logged_at') -%}
     (
-        {{ logged_at }} is null
-        or cast({{ logged_at }} as date) >= (
-            select coalesce(max(cast({{ logged_at }} as date)), cast('{{ var("earliest_valid_timestamp") }}' as date))
+        {{ utc_timestamp(logged_at) }} is null
+        or cast({{ utc_timestamp(logged_at) }} as date) >= (
+            select coalesce(
+                max(case when not {{ is_logged_in_future(logged_at) }} then cast({{ logged_at }} as date) end),
+                cast('{{ var("earliest_valid_timestamp") }}' as date)
+            )
             from {{ relation or this }}
         )
     )

@@ -1,6 +1,6 @@
 {{ config(meta={"dagster": {"ref": {"name": "quarantined_rows"}}}) }}
 
--- Every raw assignment and event row is either clean or quarantined: none is lost or duplicated.
+-- Every raw assignment, event and unit row is either clean or quarantined: none is lost or duplicated.
 with accounted as (
     select
         'assignments' as source_table,
@@ -11,6 +11,11 @@ with accounted as (
         'events' as source_table,
         (select count(*) from {{ source('raw', 'events') }}) as raw_rows,
         (select count(*) from {{ ref('stg_events') }}) as clean_rows
+    union all
+    select
+        'units' as source_table,
+        (select count(*) from {{ source('raw', 'units') }}) as raw_rows,
+        (select count(*) from {{ ref('stg_units') }}) as clean_rows
 ),
 
 quarantined as (

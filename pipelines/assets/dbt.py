@@ -21,7 +21,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from pydantic import Field
 
-from pipelines.build_state import Build, fingerprint, needs_full_refresh, record_build
+from pipelines.build_state import Build, backdated_rows, fingerprint, needs_full_refresh, record_build
 from pipelines.project import verdict_dbt_project
 from pipelines.resources import WarehouseResource
 
@@ -203,7 +203,14 @@ def verdict_dbt_models(
     manifest = load_manifest()
     with warehouse.connect() as con:
         current = fingerprint(con, verdict_dbt_project.project_dir)
-        full_refresh = config.full_refresh or needs_full_refresh(con, current)
+        backdated = backdated_rows(con)
+        full_refresh = config.full_refresh or needs_full_refresh(con, current) or bool(backdated)
+    if backdated:
+        context.log.warning(
+            "raw rows logged before the last build's scope arrived since ("
+            + ", ".join(f"{table}: {count}" for table, count in backdated.items())
+            + "): a full refresh reads them"
+        )
     context.log.info(f"dbt build: {'full refresh' if full_refresh else 'incremental'} (fingerprint {current[:12]})")
     first_build = metric_build(manifest)
     rest = selection(manifest, set(manifest["nodes"]) - first_build)

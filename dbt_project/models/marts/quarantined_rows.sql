@@ -20,3 +20,15 @@ select
     logged_at
 from {{ ref('stg_events_checked') }}
 where quarantine_reason is not null
+
+union all
+
+select
+    'units' as source_table,
+    quarantine_reason,
+    unit_id as record_key,
+    unit_id,
+    cast(null as {{ dbt.type_timestamp() }}) as occurred_at,
+    cast(null as {{ dbt.type_timestamp() }}) as logged_at
+from {{ ref('stg_units_checked') }}
+where quarantine_reason is not null

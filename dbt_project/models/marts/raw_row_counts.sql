@@ -9,6 +9,11 @@ with checked as (
         'events' as source_table,
         quarantine_reason
     from {{ ref('stg_events_checked') }}
+    union all
+    select
+        'units' as source_table,
+        quarantine_reason
+    from {{ ref('stg_units_checked') }}
 )
 
 select

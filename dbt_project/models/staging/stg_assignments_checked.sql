@@ -4,7 +4,7 @@
     incremental_predicates=[logged_scope_filter('DBT_INCREMENTAL_TARGET')],
 ) }}
 
--- Every raw assignment row, typed, with the reason it is quarantined (null for clean rows).
+-- Every raw assignment row, typed (timestamps in UTC), with the reason it is quarantined (null for clean rows).
 -- Incremental: a run reprocesses the rows logged on or after the last logged day it has.
 with source as (
     select * from {{ source('raw', 'assignments') }}
@@ -18,8 +18,8 @@ typed as (
         cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
         cast(unit_id as {{ dbt.type_string() }}) as unit_id,
         cast(variant as {{ dbt.type_string() }}) as variant,
-        cast(assigned_at as {{ dbt.type_timestamp() }}) as assigned_at,
-        cast(logged_at as {{ dbt.type_timestamp() }}) as logged_at
+        {{ utc_timestamp('assigned_at') }} as assigned_at,
+        {{ utc_timestamp('logged_at') }} as logged_at
     from source
 ),
 
@@ -36,6 +36,7 @@ select
     case
         when typed.unit_id is null then 'null_unit_id'
         when trim(typed.unit_id) = '' then 'blank_unit_id'
+        when {{ is_logged_in_future('typed.logged_at') }} then 'logged_in_future'
         when {{ is_impossible_timestamp('typed.assigned_at', 'typed.logged_at') }} then 'impossible_timestamp'
         when {{ is_late_arrival('typed.assigned_at', 'typed.logged_at') }} then 'late_arrival'
         when experiments.experiment_id is null then 'unknown_experiment'

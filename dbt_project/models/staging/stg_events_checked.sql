@@ -4,7 +4,7 @@
     incremental_predicates=[logged_scope_filter('DBT_INCREMENTAL_TARGET')],
 ) }}
 
--- Every raw event row, typed, with the reason it is quarantined (null for clean rows).
+-- Every raw event row, typed (timestamps in UTC), with the reason it is quarantined (null for clean rows).
 -- A redelivered event keeps its first-logged copy; later copies are quarantined as duplicates.
 -- Incremental: a run reprocesses the rows logged on or after the last logged day it has, counting the copies of
 -- each event id it already holds from earlier days.
@@ -20,12 +20,13 @@ typed as (
         cast(event_id as {{ dbt.type_string() }}) as event_id,
         cast(unit_id as {{ dbt.type_string() }}) as unit_id,
         cast(event_type as {{ dbt.type_string() }}) as event_type,
-        cast(occurred_at as {{ dbt.type_timestamp() }}) as occurred_at,
-        cast(value as {{ type_double() }}) as value,
-        cast(logged_at as {{ dbt.type_timestamp() }}) as logged_at,
+        {{ utc_timestamp('occurred_at') }} as occurred_at,
+        {{ readable_double('value') }} as value,
+        {{ value_problem('value', readable_double('value')) }} as value_problem,
+        {{ utc_timestamp('logged_at') }} as logged_at,
         row_number() over (
             partition by event_id
-            order by logged_at, occurred_at, unit_id
+            order by {{ utc_timestamp('logged_at') }}, {{ utc_timestamp('occurred_at') }}, unit_id
         ) as delivery_number
     from source
 ),
@@ -69,9 +70,11 @@ select
         when event_id is null then 'null_event_id'
         when unit_id is null then 'null_unit_id'
         when trim(unit_id) = '' then 'blank_unit_id'
+        when {{ is_logged_in_future('logged_at') }} then 'logged_in_future'
         when {{ is_impossible_timestamp('occurred_at', 'logged_at') }} then 'impossible_timestamp'
         when {{ is_late_arrival('occurred_at', 'logged_at') }} then 'late_arrival'
         when event_type not in ({{ "'" ~ var('event_types') | join("', '") ~ "'" }}) then 'unknown_event_type'
         when delivery > 1 then 'duplicate_event_id'
+        when value_problem is not null then value_problem
     end as quarantine_reason
 from delivered

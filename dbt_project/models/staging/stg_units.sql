@@ -1,11 +1,9 @@
-with source as (
-    select * from {{ source('raw', 'units') }}
-)
-
+-- Clean units, one row each, with their dimensions.
 select
-    cast(unit_id as {{ dbt.type_string() }}) as unit_id,
-    coalesce(cast(country as {{ dbt.type_string() }}), 'unknown') as country,
-    coalesce(cast(platform as {{ dbt.type_string() }}), 'unknown') as platform,
-    cast(signup_date as date) as signup_date,
-    cast({{ dbt.date_trunc('year', 'cast(signup_date as date)') }} as date) as signup_cohort
-from source
+    unit_id,
+    country,
+    platform,
+    signup_date,
+    cast({{ dbt.date_trunc('year', 'signup_date') }} as date) as signup_cohort
+from {{ ref('stg_units_checked') }}
+where quarantine_reason is null

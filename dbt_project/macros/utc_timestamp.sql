@@ -1,0 +1,49 @@
+{#- A raw timestamp as a UTC timestamp without time zone, whatever the source's type and the session's zone: text
+    with an offset ('2026-11-01 15:00+05:00') and timestamptz values are converted to UTC, and a timestamp without a
+    zone is taken as UTC (the profile sets the session's TimeZone to UTC). Unreadable text becomes null, which
+    staging quarantines. -#}
+{% macro utc_timestamp(column) -%}
+    {{ return(adapter.dispatch('utc_timestamp', 'verdict')(column)) }}
+{%- endmacro %}
+
+{% macro default__utc_timestamp(column) -%}
+    timezone('UTC', try_cast({{ column }} as timestamptz))
+{%- endmacro %}
+
+{% macro spark__utc_timestamp(column) -%}
+    to_utc_timestamp(try_cast({{ column }} as timestamp), current_timezone())
+{%- endmacro %}
+
+{#- The current moment as a UTC timestamp without time zone. -#}
+{% macro utc_now() -%}
+    {{ return(adapter.dispatch('utc_now', 'verdict')()) }}
+{%- endmacro %}
+
+{% macro default__utc_now() -%}
+    timezone('UTC', current_timestamp)
+{%- endmacro %}
+
+{% macro spark__utc_now() -%}
+    to_utc_timestamp(current_timestamp(), current_timezone())
+{%- endmacro %}
+
+{#- True when a row was logged after now (beyond clock-skew tolerance): its time cannot be real yet, and it must not
+    move the incremental scope. -#}
+{% macro is_logged_in_future(logged_at) -%}
+    ({{ logged_at }} > {{ dbt.dateadd('hour', var('clock_skew_tolerance_hours'), utc_now()) }})
+{%- endmacro %}
+
+{#- A raw number as a double (null when unreadable, e.g. the text '12,5'). -#}
+{% macro readable_double(column) -%}
+    try_cast({{ column }} as {{ type_double() }})
+{%- endmacro %}
+
+{#- Why a raw event value cannot be used (null when it can, or is null): not a number, not finite, or larger in
+    magnitude than var largest_valid_value (its square would overflow the sums). -#}
+{% macro value_problem(raw, typed) -%}
+    case
+        when {{ raw }} is not null and {{ typed }} is null then 'unreadable_value'
+        when not ({{ typed }} * 0 = 0) then 'non_finite_value'
+        when abs({{ typed }}) > {{ var('largest_valid_value') }} then 'implausible_value'
+    end
+{%- endmacro %}

@@ -1,0 +1,29 @@
+-- Every raw unit row, typed, with the reason it is quarantined (null for clean rows): a unit listed twice keeps
+-- one row (the earliest signup, then by dimensions), and the others are duplicate_unit_id.
+with typed as (
+    select
+        cast(unit_id as {{ dbt.type_string() }}) as unit_id,
+        coalesce(cast(country as {{ dbt.type_string() }}), 'unknown') as country,
+        coalesce(cast(platform as {{ dbt.type_string() }}), 'unknown') as platform,
+        try_cast(signup_date as date) as signup_date
+    from {{ source('raw', 'units') }}
+),
+
+numbered as (
+    select
+        typed.*,
+        row_number() over (partition by unit_id order by signup_date, country, platform) as copy_number
+    from typed
+)
+
+select
+    unit_id,
+    country,
+    platform,
+    signup_date,
+    case
+        when unit_id is null then 'null_unit_id'
+        when trim(unit_id) = '' then 'blank_unit_id'
+        when copy_number > 1 then 'duplicate_unit_id'
+    end as quarantine_reason
+from numbered
