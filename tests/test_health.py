@@ -11,6 +11,7 @@ import pytest
 from pipelines.analysis.health import (
     covariate_imbalance_health,
     daily_sample_ratio_health,
+    dominant_unit_health,
     experiment_health,
     exposure_traffic_health,
     invalid_spec_health,
@@ -160,3 +161,16 @@ def test_quarantine_check_reads_sql_sums(share: float, status: str) -> None:
     days = pl.DataFrame({"experiment_id": ["e"], "as_of_date": [START]})
     [row] = quarantine_health(counts, days).to_dicts()
     assert row["status"] == status and row["value"] == pytest.approx(share)
+
+
+def test_one_unit_dominating_a_metrics_spread_warns_then_fails():
+    largest = pl.DataFrame({
+        "experiment_id": ["a", "a", "b", "c", "d"], "metric_id": ["m", "n", "m", "m", "m"],
+        "variant": ["control", "control", "control", "control", "control"], "as_of_date": [START] * 5,
+        "n": [1000, 1000, 1000, 1000, 10], "largest_unit_share": [0.9, 0.3, 0.3, 0.05, 0.9],
+        "largest_unit_id": ["u1", "u2", "u3", "u4", "u5"],
+    })  # fmt: skip
+    health = {r["experiment_id"]: r for r in dominant_unit_health(largest).iter_rows(named=True)}
+    assert {e: r["status"] for e, r in health.items()} == {"a": "fail", "b": "warn", "c": "pass", "d": "pass"}
+    assert "u1" in health["a"]["detail"] and "90.0%" in health["a"]["detail"]  # the worst metric of the look
+    assert "no metric has 100 units" in health["d"]["detail"]  # 10 units: one unit's share is large by nature

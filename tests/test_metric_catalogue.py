@@ -21,7 +21,7 @@ def test_verdict_metrics_lists_every_metric_with_its_settings(manifest, monkeypa
     assert result.exit_code == 0, result.output
     rows = {
         "conversion": ["proportion", "max", "cumulative"],
-        "minutes_played": ["mean", "sum", "non_inferiority_margin=0.02"],
+        "minutes_played": ["mean", "sum", "valid_range={'min': 0, 'max': 1440}"],
         "clicks_per_session": ["ratio", "sum"],
         "retention_d7": ["retention", "days 7-8 after exposure"],
         "revenue_per_user": ["mean", "winsorize={'upper': 0.99}"],

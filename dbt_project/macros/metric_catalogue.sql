@@ -24,7 +24,8 @@
         {{ metric_error(where, 'meta.metric', 'is missing. Add config: {meta: {metric: {type: mean, aggregation: sum}}} to its entry in models/metrics/_metrics.yml') }}
     {% endif %}
     {% set known = ['type', 'aggregation', 'window_days', 'window_offset_days', 'winsorize', 'threshold',
-                    'null_values', 'preferred_direction', 'minimum_detectable_effect', 'non_inferiority_margin'] %}
+                    'null_values', 'valid_range', 'preferred_direction', 'minimum_detectable_effect',
+                    'non_inferiority_margin'] %}
     {% for key in settings if key not in known %}
         {{ metric_error(where, 'meta.metric.' ~ key, 'is not a known setting. Use only ' ~ known | join(', ')) }}
     {% endfor %}
@@ -96,6 +97,22 @@
     {% if null_values not in ['skip', 'zero'] %}
         {{ metric_error(where, 'meta.metric.null_values', 'is ' ~ null_values ~ ". Set skip (a measurement with a null value is left out and counted) or zero (it counts as 0)") }}
     {% endif %}
+    {% set valid_range = settings.get('valid_range') %}
+    {% set bounds = {'min': none, 'max': none} %}
+    {% if valid_range is not none %}
+        {% if valid_range is not mapping or valid_range | length == 0 or valid_range.keys() | reject('in', ['min', 'max']) | list %}
+            {{ metric_error(where, 'meta.metric.valid_range', 'is ' ~ valid_range ~ '. Set the plausible measurement values, e.g. {min: 0} or {min: 0, max: 1440}: a measurement outside is set aside and counted') }}
+        {% endif %}
+        {% for side, bound in valid_range.items() %}
+            {% if bound is not number %}
+                {{ metric_error(where, 'meta.metric.valid_range.' ~ side, 'is ' ~ bound ~ '. Set a number') }}
+            {% endif %}
+            {% do bounds.update({side: bound}) %}
+        {% endfor %}
+        {% if bounds.min is not none and bounds.max is not none and bounds.min >= bounds.max %}
+            {{ metric_error(where, 'meta.metric.valid_range', 'has min ' ~ bounds.min ~ ' not below max ' ~ bounds.max ~ '. Swap them') }}
+        {% endif %}
+    {% endif %}
     {% set direction = settings.get('preferred_direction') %}
     {% if direction not in [none, 'increase', 'decrease'] %}
         {{ metric_error(where, 'meta.metric.preferred_direction', 'is ' ~ direction ~ '. Set increase or decrease') }}
@@ -112,7 +129,7 @@
         'analysis_type': {'count': 'mean', 'threshold': 'proportion', 'retention': 'proportion'}.get(metric_type, metric_type),
         'aggregation': aggregation, 'window_days': window_days, 'window_offset_days': window_offset_days,
         'threshold': threshold, 'winsorize_lower': caps.lower, 'winsorize_upper': caps.upper,
-        'null_values': null_values, 'preferred_direction': direction,
+        'null_values': null_values, 'valid_min': bounds.min, 'valid_max': bounds.max, 'preferred_direction': direction,
         'minimum_detectable_effect': settings.get('minimum_detectable_effect'),
         'non_inferiority_margin': settings.get('non_inferiority_margin'),
     }) }}
@@ -132,6 +149,7 @@
         'metric_type': dbt.type_string(), 'analysis_type': dbt.type_string(), 'aggregation': dbt.type_string(),
         'window_days': dbt.type_int(), 'window_offset_days': dbt.type_int(), 'threshold': type_double(),
         'winsorize_lower': type_double(), 'winsorize_upper': type_double(), 'null_values': dbt.type_string(),
+        'valid_min': type_double(), 'valid_max': type_double(),
         'preferred_direction': dbt.type_string(), 'minimum_detectable_effect': type_double(),
         'non_inferiority_margin': type_double(),
     }) }}
@@ -181,18 +199,25 @@
 {% macro metric_measurement_sql(metric, relation) -%}
     {#- One metric's measurements from `relation` as the union reads them: typed and tagged with the metric id. A
         measurement whose value (or denominator) is null is kept with is_skipped = true under `null_values: skip`,
-        and counts as 0 under `null_values: zero`. -#}
+        and counts as 0 under `null_values: zero`. A value outside the metric's valid_range is kept with
+        is_out_of_range = true and is_skipped = true: set aside, and counted in the catalogue. -#}
     {% set ratio = metric.type == 'ratio' %}
     {% set zero = metric.null_values == 'zero' %}
     {% set value = 'coalesce(value, 0)' if zero else 'value' %}
     {% set denominator = ('coalesce(denominator, 0)' if zero else 'denominator') if ratio else 'null' %}
+    {% set out_of_range = [] %}
+    {% if metric.valid_min is not none %}{% do out_of_range.append(value ~ ' < ' ~ metric.valid_min) %}{% endif %}
+    {% if metric.valid_max is not none %}{% do out_of_range.append(value ~ ' > ' ~ metric.valid_max) %}{% endif %}
+    {% set out_of_range = '(' ~ (out_of_range | join(' or ') or 'false') ~ ')' %}
     select
         cast({{ sql_literal(metric.name) }} as {{ dbt.type_string() }}) as metric_id,
         cast(unit_id as {{ dbt.type_string() }}) as unit_id,
         cast(measured_at as {{ dbt.type_timestamp() }}) as measured_at,
         cast({{ value }} as {{ type_double() }}) as value,
         cast({{ denominator }} as {{ type_double() }}) as denominator,
-        {{ value }} is null {% if ratio %}or {{ denominator }} is null{% endif %} as is_skipped
+        {{ value }} is null {% if ratio %}or {{ denominator }} is null{% endif %} or coalesce({{ out_of_range }}, false)
+            as is_skipped,
+        coalesce({{ out_of_range }}, false) as is_out_of_range
     from {{ relation }}
 {%- endmacro %}
 
@@ -211,7 +236,7 @@
         {{ metric_measurement_sql(metric, ref(metric.name)) }}
         {% if not loop.last %}union all{% endif %}
     {% else %}
-        {{ metric_measurement_sql({'name': none, 'type': none, 'null_values': 'skip'},
+        {{ metric_measurement_sql({'name': none, 'type': none, 'null_values': 'skip', 'valid_min': none, 'valid_max': none},
                                   '(select null as unit_id, null as measured_at, null as value) as no_metrics') }}
         where 1 = 0
     {% endfor %}

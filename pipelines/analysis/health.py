@@ -23,10 +23,15 @@ TRAFFIC_WARN_SHARE = 0.2  # a day's new exposures below a fifth of the median of
 TRAFFIC_BASELINE_DAYS = 7
 QUARANTINE_WARN_SHARE = 0.01
 QUARANTINE_FAIL_SHARE = 0.10
+# One unit's share s of a metric's sum of squared deviations in a variant: it moves the z-statistic by up to sqrt(s)
+# standard errors and inflates the standard error by 1 / sqrt(1 - s). Above these shares it dominates the test.
+DOMINANT_WARN_SHARE = 0.25
+DOMINANT_FAIL_SHARE = 0.50
+DOMINANT_MIN_UNITS = 100  # below this many units a single unit's share is large by nature
 
 CHECKS = (
     "sample_ratio_mismatch", "daily_sample_ratio_mismatch", "crossover_rate", "covariate_imbalance",
-    "metric_models", "metric_data", "exposure_traffic", "quarantined_rows", "experiment_spec",
+    "metric_models", "metric_data", "exposure_traffic", "quarantined_rows", "experiment_spec", "dominant_unit",
 )  # fmt: skip
 
 HEALTH_COLUMNS = ["experiment_id", "as_of_date", "check_name", "status", "value", "detail"]
@@ -209,6 +214,31 @@ def quarantine_health(raw_counts: pl.DataFrame, days: pl.DataFrame) -> pl.DataFr
     ).select(HEALTH_COLUMNS)  # fmt: skip
 
 
+def dominant_unit_health(largest: pl.DataFrame) -> pl.DataFrame:
+    """No single unit makes most of a metric's spread (`largest`: marts.metric_largest_units, the experiments'
+    latest looks): fail when one unit is more than half of a variant's sum of squared deviations (warn above a
+    quarter), among variants with at least DOMINANT_MIN_UNITS units; the detail names the worst metric and unit."""
+    counted = largest.filter((pl.col("n") >= DOMINANT_MIN_UNITS) & pl.col("largest_unit_share").is_not_null())
+    worst = counted.sort("largest_unit_share", "metric_id", "variant", descending=[True, False, False]).group_by(
+        "experiment_id", "as_of_date", maintain_order=True
+    ).first()
+    looks = largest.select("experiment_id", "as_of_date").unique()
+    share = pl.col("largest_unit_share")
+    return looks.join(worst, on=["experiment_id", "as_of_date"], how="left").with_columns(
+        check_name=pl.lit("dominant_unit"),
+        status=pl.when(share > DOMINANT_FAIL_SHARE).then(pl.lit("fail"))
+        .when(share > DOMINANT_WARN_SHARE).then(pl.lit("warn")).otherwise(pl.lit("pass")),
+        value=share.fill_null(0.0),
+        detail=pl.when(share.is_null())
+        .then(pl.lit(f"no metric has {DOMINANT_MIN_UNITS} units with a spread yet"))
+        .otherwise(pl.format(
+            "unit {} makes {}% of the spread of {} in {} ({} units); check it for an outlier or a broken log, and "
+            "consider a valid_range or winsorize for the metric",
+            "largest_unit_id", (share * 100).round(1), "metric_id", "variant", "n",
+        )),
+    ).select(HEALTH_COLUMNS)  # fmt: skip
+
+
 def spec_health(days: pl.DataFrame) -> pl.DataFrame:
     """The experiment's spec is valid (an analysed look's spec always is; see `invalid_spec_health`)."""
     return days.unique().with_columns(
@@ -229,13 +259,20 @@ def invalid_spec_health(invalid: pl.DataFrame, looks: list[dt.date]) -> pl.DataF
 
 
 def experiment_health(
-    counts: pl.DataFrame, summary: pl.DataFrame, stats: pl.DataFrame, raw_counts: pl.DataFrame, broken: pl.DataFrame
+    counts: pl.DataFrame,
+    summary: pl.DataFrame,
+    stats: pl.DataFrame,
+    raw_counts: pl.DataFrame,
+    broken: pl.DataFrame,
+    largest: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Every health check row, typed to the table's schema (`broken`: the broken metric models each experiment uses)."""
+    """Every health check row, typed to the table's schema (`broken`: the broken metric models each experiment uses;
+    `largest`: each metric's largest unit at the experiments' latest looks, for `dominant_unit`)."""
     days = counts.select("experiment_id", "as_of_date")
     frames = [
         sample_ratio_health(counts), daily_sample_ratio_health(counts), crossover_health(summary, days),
         covariate_imbalance_health(stats), metric_model_health(broken, days), metric_data_health(stats),
         exposure_traffic_health(counts), quarantine_health(raw_counts, days), spec_health(days),
+        *([] if largest is None else [dominant_unit_health(largest)]),
     ]  # fmt: skip
     return pl.concat([f.cast(HEALTH_SCHEMA) for f in frames]).sort(["experiment_id", "as_of_date", "check_name"])

@@ -135,7 +135,7 @@ def skipped_summary(skipped: pl.DataFrame) -> str:
     """The skipped looks in one line per experiment and reason, for the UI and the CLI."""
     lines = [
         f"{r['experiment_id']} {r['first']}" + (f" to {r['last']}" if r["last"] != r["first"] else "")
-        + f": {r['reason']}; earlier runs' rows kept"
+        + f": {r['reason']}"
         for r in skipped.iter_rows(named=True)
     ]  # fmt: skip
     return "\n".join(lines) or "none"
@@ -239,7 +239,10 @@ from marts.metric_sufficient_stats
 
 @dg.asset(
     name="experiment_health",
-    deps=[_model(m) for m in ("exposure_daily_counts", "exposure_summary", "metric_sufficient_stats", "raw_row_counts")],
+    deps=[
+        _model(m)
+        for m in ("exposure_daily_counts", "exposure_summary", "metric_sufficient_stats", "raw_row_counts", "metric_largest_units")
+    ],
     **HISTORY,
 )
 def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -255,6 +258,7 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
             read_frame(con, HEALTH_STATS_QUERY),
             raw_counts,
             broken,
+            read_frame(con, "select * from marts.metric_largest_units"),
         ).filter(pl.col("as_of_date").is_between(looks[0], looks[-1]))
         # a held-back experiment gets only its failed metric_models check, one with an invalid spec only its failed
         # experiment_spec check; their other checks stay as they were

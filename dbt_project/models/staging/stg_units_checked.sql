@@ -12,7 +12,10 @@ with typed as (
 numbered as (
     select
         typed.*,
-        row_number() over (partition by unit_id order by signup_date, country, platform) as copy_number
+        row_number() over (
+            partition by typed.unit_id
+            order by typed.signup_date, typed.country, typed.platform
+        ) as copy_number
     from typed
 )
 

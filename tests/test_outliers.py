@@ -1,0 +1,115 @@
+"""One bad value never flips a decision with every check green.
+
+A small simulated warehouse is analysed twice at its last look, once clean and once with two planted values: a
+stream of -5,000,000 minutes by a playlist_recs unit (outside minutes_played's valid_range: set aside and counted,
+so the results equal the clean run's), and a purchase of 10,000,000 by a checkout_redesign unit (a plausible
+value, but one unit then makes most of revenue_per_purchase's spread: the dominant_unit check fails and names it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.cli import partition_range_tags
+from pipelines.project import EXPERIMENTS_DIR
+from pipelines.registry.spec import load_specs
+from pipelines.warehouse import WAREHOUSE_ENV, read_frame
+
+pytestmark = pytest.mark.e2e
+
+LOOK = dt.date(2026, 11, 21)
+COMPARED = ["metric_id", "treatment", "n_control", "n_treatment", "estimate", "std_error", "p_value", "status"]
+
+
+def analyse(database: Path) -> None:
+    from pipelines.definitions import build_defs
+
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(database)
+    try:
+        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, tags=partition_range_tags(LOOK, LOOK)
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
+    assert result.success
+
+
+def plant(con: duckdb.DuckDBPyConnection, experiment: str, event_type: str, value: float, event_id: str) -> str:
+    """An event of `value` by a treatment unit of `experiment`, a day after its exposure; the unit."""
+    [(unit, at)] = con.sql(
+        """
+        select unit_id, min(assigned_at) + interval 1 day from raw.assignments
+        where experiment_id = ? and variant not in ('control') group by unit_id order by unit_id limit 1
+        """,
+        params=[experiment],
+    ).fetchall()
+    con.execute(
+        "insert into raw.events values (?, ?, ?, ?, ?, ? + interval 1 minute)", [event_id, unit, event_type, at, value, at]
+    )
+    return unit
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
+    from pipelines.simulation import simulate
+
+    root = tmp_path_factory.mktemp("outliers")
+    clean, planted = root / "clean.duckdb", root / "planted.duckdb"
+    simulate(clean, experiments=load_specs(EXPERIMENTS_DIR), units=4000, seed=11)
+    shutil.copy(clean, planted)
+    with duckdb.connect(str(planted)) as con:
+        listener = plant(con, "playlist_recs", "stream", -5e6, "outlier_stream")
+        buyer = plant(con, "checkout_redesign", "purchase", 1e7, "outlier_purchase")
+    analyse(clean)
+    analyse(planted)
+    return clean, planted, listener, buyer
+
+
+def results(database: Path, experiment: str, metric: str) -> pl.DataFrame:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return read_frame(
+            con, "select * from main.experiment_results where experiment_id = ? and metric_id = ? and as_of_date = ?",
+            [experiment, metric, LOOK],
+        ).select(COMPARED).sort("treatment")  # fmt: skip
+
+
+def test_a_value_outside_the_valid_range_is_set_aside_and_counted(runs):
+    clean, planted, _, _ = runs
+    with duckdb.connect(str(planted), read_only=True) as con:
+        [(out_of_range,)] = con.sql(
+            "select out_of_range_measurements from marts.metric_catalogue where metric_id = 'minutes_played'"
+        ).fetchall()
+    assert out_of_range == 1
+    with_outlier, without = (results(db, "playlist_recs", "minutes_played") for db in (planted, clean))
+    exact = ["metric_id", "treatment", "n_control", "n_treatment", "status"]
+    assert with_outlier.select(exact).equals(without.select(exact)) and without.height == 1
+    for column in ("estimate", "std_error", "p_value"):  # equal but for the order of float additions
+        assert with_outlier[column].to_list() == pytest.approx(without[column].to_list(), rel=1e-9), column
+
+
+def test_one_unit_dominating_a_metric_fails_a_health_check(runs):
+    clean, planted, _, buyer = runs
+    query = "select status, detail from main.experiment_health where experiment_id = ? and check_name = 'dominant_unit' and as_of_date = ?"
+    with duckdb.connect(str(planted), read_only=True) as con:
+        [(status, detail)] = con.sql(query, params=["checkout_redesign", LOOK]).fetchall()
+        [(decision, reason)] = con.sql(
+            "select decision, reason from main.experiment_decisions where experiment_id = ? and as_of_date = ? limit 1",
+            params=["checkout_redesign", LOOK],
+        ).fetchall()
+    assert status == "fail" and buyer in detail and "revenue_per_purchase" in detail
+    assert decision == "abort" and "dominant_unit" in reason
+    with duckdb.connect(str(clean), read_only=True) as con:
+        [(clean_status, _)] = con.sql(query, params=["checkout_redesign", LOOK]).fetchall()
+    assert clean_status != "fail"
