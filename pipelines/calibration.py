@@ -59,7 +59,7 @@ METHODS = {"fixed": "none", "gst": "group_sequential", "cs": "confidence_sequenc
 # The columns of `pipelines.analysis.results.SUFFICIENT_STATS_QUERY`, in its order.
 STATS_COLUMNS = [
     "experiment_id", "metric_id", "variant", "is_control", "as_of_date", "metric_type", "n", "sum", "sum_sq",
-    "cov_sum", "cov_sum_sq", "cross_sum", "den_sum", "den_sum_sq", "cov_cross_sum", "den_cov_cross_sum",
+    "sum_sq_abs", "value_shift", "cov_sum", "cov_sum_sq", "cross_sum", "den_sum", "den_sum_sq", "cov_cross_sum", "den_cov_cross_sum",
     "alpha", "power", "correction", "sequential_method", "planned_units", "spending", "spending_rho",
     "sequential_tuning", "start_date", "end_date", "role", "minimum_detectable_effect", "non_inferiority_margin",
     "preferred_direction", "alternative", "planned_weight", "design_treatments", "design_metrics",
@@ -264,6 +264,8 @@ def stats_frame(counts: np.ndarray, sums: dict[str, np.ndarray], design: Design,
         .with_columns(
             is_control=pl.col("variant") == "control",
             as_of_date=pl.lit(START, pl.Date) + pl.duration(days=pl.col("look")),
+            sum_sq_abs=pl.col("sum_sq"),  # sums of squares of the values themselves (no shift)
+            value_shift=pl.lit(0.0),
             **{c: pl.lit(None, pl.Float64) for c in ("den_sum", "den_sum_sq", "cov_cross_sum", "den_cov_cross_sum")},
             **_design_columns(design),
         )

@@ -34,9 +34,11 @@ def test_verdict_metrics_lists_every_metric_with_its_settings(manifest, monkeypa
 
 
 def compile_metrics(project: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    """Compile the metric catalogue model of a copy of the dbt project (no warehouse data needed)."""
+    """Compile the metric catalogue model of a copy of the dbt project and the metric models' readability tests
+    (no warehouse data needed)."""
     return subprocess.run(
-        [dbt_executable(), "compile", "--select", "int_metric_definitions", "--project-dir", str(project),
+        [dbt_executable(), "compile", "--select", "int_metric_definitions int_metric_measurements",
+         "test_name:measurements_are_readable", "--project-dir", str(project),
          "--profiles-dir", str(REPO_ROOT), "--target-path", str(tmp_path / "target")],
         capture_output=True, text=True, env={"VERDICT_WAREHOUSE": str(tmp_path / "w.duckdb"), "PATH": str(Path(sys.executable).parent)},
     )  # fmt: skip
@@ -59,6 +61,8 @@ def compile_metrics(project: Path, tmp_path: Path) -> subprocess.CompletedProces
     ],
 )
 def test_invalid_metric_settings_fail_with_model_field_and_fix(tmp_path: Path, change, message):
+    """The metric's own readability test fails naming model, field and fix; the catalogue and the union of the
+    measurements still compile (without that metric), so only the experiments that use it are held back."""
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     settings = project / "models" / "metrics" / "_metrics.yml"
@@ -70,3 +74,9 @@ def test_invalid_metric_settings_fail_with_model_field_and_fix(tmp_path: Path, c
     output = result.stdout + result.stderr
     assert "metric model " in output and "models/metrics/" in output
     assert message in output
+    compiled = {p.name: p.read_text() for p in (tmp_path / "target").rglob("*.sql")}
+    assert "int_metric_definitions.sql" in compiled and "int_metric_measurements.sql" in compiled
+    [broken] = [line for line in output.splitlines() if "Compilation Error in test measurements_are_readable" in line]
+    model = broken.split("measurements_are_readable_")[1].rsplit("_value", 1)[0]
+    union = compiled["int_metric_measurements.sql"]
+    assert f"cast('{model}' as" not in union and "cast('sessions_per_user' as" in union  # left out, the others read

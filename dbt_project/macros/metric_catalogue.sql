@@ -4,7 +4,8 @@
 
 
 {% macro metric_nodes() -%}
-    {#- Validated metric models as a list of {name, type, aggregation, window_days}. -#}
+    {#- Every metric model as its validated settings ({name, type, aggregation, window_days, ...}), or, when they are
+        invalid, {name, unique_id, problem}. -#}
     {% set metrics = [] %}
     {% if execute %}
         {% for node in graph.nodes.values()
@@ -17,17 +18,18 @@
 {%- endmacro %}
 
 {% macro validated_metric(node) -%}
-    {#- The settings of one metric model, with defaults filled in; a bad setting fails naming model, field and fix. -#}
+    {#- The settings of one metric model, with defaults filled in; a bad setting gives its problem, naming model,
+        field and fix (invalid_metric). -#}
     {% set where = 'metric model ' ~ node.name ~ ' (' ~ node.original_file_path ~ ')' %}
     {% set settings = node.config.meta.get('metric') %}
     {% if settings is none or settings is not mapping %}
-        {{ metric_error(where, 'meta.metric', 'is missing. Add config: {meta: {metric: {type: mean, aggregation: sum}}} to its entry in models/metrics/_metrics.yml') }}
+        {{ return(invalid_metric(node, where, 'meta.metric', 'is missing. Add config: {meta: {metric: {type: mean, aggregation: sum}}} to its entry in models/metrics/_metrics.yml')) }}
     {% endif %}
     {% set known = ['type', 'aggregation', 'window_days', 'window_offset_days', 'winsorize', 'threshold',
                     'null_values', 'valid_range', 'preferred_direction', 'minimum_detectable_effect',
                     'non_inferiority_margin'] %}
     {% for key in settings if key not in known %}
-        {{ metric_error(where, 'meta.metric.' ~ key, 'is not a known setting. Use only ' ~ known | join(', ')) }}
+        {{ return(invalid_metric(node, where, 'meta.metric.' ~ key, 'is not a known setting. Use only ' ~ known | join(', '))) }}
     {% endfor %}
 
     {% set metric_type = settings.get('type') %}
@@ -40,87 +42,87 @@
         'retention': ['count'],
     } %}
     {% if metric_type not in aggregations %}
-        {{ metric_error(where, 'meta.metric.type', 'is ' ~ metric_type ~ '. Set it to one of: ' ~ aggregations.keys() | join(', ')) }}
+        {{ return(invalid_metric(node, where, 'meta.metric.type', 'is ' ~ metric_type ~ '. Set it to one of: ' ~ aggregations.keys() | join(', '))) }}
     {% endif %}
     {% if metric_type == 'ratio' and 'denominator' not in node.columns %}
-        {{ metric_error(where, 'columns', "has no 'denominator': a ratio metric needs one. Return it from the model and document it under columns in its YAML entry") }}
+        {{ return(invalid_metric(node, where, 'columns', "has no 'denominator': a ratio metric needs one. Return it from the model and document it under columns in its YAML entry")) }}
     {% endif %}
     {% set aggregation = settings.get('aggregation', aggregations[metric_type][0]) %}
     {% if aggregation not in aggregations[metric_type] %}
-        {{ metric_error(where, 'meta.metric.aggregation', 'is ' ~ aggregation ~ ', which a ' ~ metric_type ~ ' metric cannot use. Set it to one of: ' ~ aggregations[metric_type] | join(', ')) }}
+        {{ return(invalid_metric(node, where, 'meta.metric.aggregation', 'is ' ~ aggregation ~ ', which a ' ~ metric_type ~ ' metric cannot use. Set it to one of: ' ~ aggregations[metric_type] | join(', '))) }}
     {% endif %}
 
     {% set window_days = settings.get('window_days') %}
     {% if window_days is not none and not is_whole(window_days, 1) %}
-        {{ metric_error(where, 'meta.metric.window_days', 'is ' ~ window_days ~ '. Set a whole number of days of at least 1, or remove it for a cumulative metric') }}
+        {{ return(invalid_metric(node, where, 'meta.metric.window_days', 'is ' ~ window_days ~ '. Set a whole number of days of at least 1, or remove it for a cumulative metric')) }}
     {% endif %}
     {% set window_offset_days = settings.get('window_offset_days', 0 if window_days is not none else none) %}
     {% if window_offset_days is not none and window_days is none %}
-        {{ metric_error(where, 'meta.metric.window_offset_days', 'needs a window: set window_days too (a cumulative metric starts at exposure)') }}
+        {{ return(invalid_metric(node, where, 'meta.metric.window_offset_days', 'needs a window: set window_days too (a cumulative metric starts at exposure)')) }}
     {% endif %}
     {% if window_offset_days is not none and not is_whole(window_offset_days, 0) %}
-        {{ metric_error(where, 'meta.metric.window_offset_days', 'is ' ~ window_offset_days ~ '. Set a whole number of days of at least 0') }}
+        {{ return(invalid_metric(node, where, 'meta.metric.window_offset_days', 'is ' ~ window_offset_days ~ '. Set a whole number of days of at least 0')) }}
     {% endif %}
     {% if metric_type == 'retention' and window_days is none %}
-        {{ metric_error(where, 'meta.metric.window_days', 'is missing: a retention metric asks whether the unit came back in a window. Set window_offset_days and window_days, e.g. 7 and 1 for day-7 retention') }}
+        {{ return(invalid_metric(node, where, 'meta.metric.window_days', 'is missing: a retention metric asks whether the unit came back in a window. Set window_offset_days and window_days, e.g. 7 and 1 for day-7 retention')) }}
     {% endif %}
 
     {% set threshold = settings.get('threshold', 1 if metric_type == 'retention' else none) %}
     {% if metric_type == 'threshold' and threshold is not number %}
-        {{ metric_error(where, 'meta.metric.threshold', 'is ' ~ (threshold if threshold is not none else 'missing') ~ '. A threshold metric needs a number: the unit counts when its aggregated value reaches it') }}
+        {{ return(invalid_metric(node, where, 'meta.metric.threshold', 'is ' ~ (threshold if threshold is not none else 'missing') ~ '. A threshold metric needs a number: the unit counts when its aggregated value reaches it')) }}
     {% endif %}
     {% if threshold is not none and metric_type not in ['threshold', 'retention'] %}
-        {{ metric_error(where, 'meta.metric.threshold', 'only applies to threshold and retention metrics. Remove it or set type: threshold') }}
+        {{ return(invalid_metric(node, where, 'meta.metric.threshold', 'only applies to threshold and retention metrics. Remove it or set type: threshold')) }}
     {% endif %}
 
     {% set winsorize = settings.get('winsorize') %}
     {% set caps = {'lower': none, 'upper': none} %}
     {% if winsorize is not none %}
         {% if winsorize is not mapping or winsorize | length == 0 or winsorize.keys() | reject('in', ['lower', 'upper']) | list %}
-            {{ metric_error(where, 'meta.metric.winsorize', 'is ' ~ winsorize ~ '. Set percentiles to cap per-unit values at, e.g. {upper: 0.99} or {lower: 0.01, upper: 0.99}') }}
+            {{ return(invalid_metric(node, where, 'meta.metric.winsorize', 'is ' ~ winsorize ~ '. Set percentiles to cap per-unit values at, e.g. {upper: 0.99} or {lower: 0.01, upper: 0.99}')) }}
         {% endif %}
         {% for side, percentile in winsorize.items() %}
             {% if percentile is not number or percentile <= 0 or percentile >= 1 %}
-                {{ metric_error(where, 'meta.metric.winsorize.' ~ side, 'is ' ~ percentile ~ '. Set a percentile strictly between 0 and 1, e.g. 0.99') }}
+                {{ return(invalid_metric(node, where, 'meta.metric.winsorize.' ~ side, 'is ' ~ percentile ~ '. Set a percentile strictly between 0 and 1, e.g. 0.99')) }}
             {% endif %}
             {% do caps.update({side: percentile}) %}
         {% endfor %}
         {% if caps.lower is not none and caps.upper is not none and caps.lower >= caps.upper %}
-            {{ metric_error(where, 'meta.metric.winsorize', 'has lower ' ~ caps.lower ~ ' not below upper ' ~ caps.upper ~ '. Swap them') }}
+            {{ return(invalid_metric(node, where, 'meta.metric.winsorize', 'has lower ' ~ caps.lower ~ ' not below upper ' ~ caps.upper ~ '. Swap them')) }}
         {% endif %}
         {% if metric_type not in ['mean', 'count', 'ratio'] %}
-            {{ metric_error(where, 'meta.metric.winsorize', 'does not apply to a ' ~ metric_type ~ ' metric (its unit values are 0 or 1). Remove it') }}
+            {{ return(invalid_metric(node, where, 'meta.metric.winsorize', 'does not apply to a ' ~ metric_type ~ ' metric (its unit values are 0 or 1). Remove it')) }}
         {% endif %}
     {% endif %}
 
     {% set null_values = settings.get('null_values', 'skip') %}
     {% if null_values not in ['skip', 'zero'] %}
-        {{ metric_error(where, 'meta.metric.null_values', 'is ' ~ null_values ~ ". Set skip (a measurement with a null value is left out and counted) or zero (it counts as 0)") }}
+        {{ return(invalid_metric(node, where, 'meta.metric.null_values', 'is ' ~ null_values ~ ". Set skip (a measurement with a null value is left out and counted) or zero (it counts as 0)")) }}
     {% endif %}
     {% set valid_range = settings.get('valid_range') %}
     {% set bounds = {'min': none, 'max': none} %}
     {% if valid_range is not none %}
         {% if valid_range is not mapping or valid_range | length == 0 or valid_range.keys() | reject('in', ['min', 'max']) | list %}
-            {{ metric_error(where, 'meta.metric.valid_range', 'is ' ~ valid_range ~ '. Set the plausible measurement values, e.g. {min: 0} or {min: 0, max: 1440}: a measurement outside is set aside and counted') }}
+            {{ return(invalid_metric(node, where, 'meta.metric.valid_range', 'is ' ~ valid_range ~ '. Set the plausible measurement values, e.g. {min: 0} or {min: 0, max: 1440}: a measurement outside is set aside and counted')) }}
         {% endif %}
         {% for side, bound in valid_range.items() %}
             {% if bound is not number %}
-                {{ metric_error(where, 'meta.metric.valid_range.' ~ side, 'is ' ~ bound ~ '. Set a number') }}
+                {{ return(invalid_metric(node, where, 'meta.metric.valid_range.' ~ side, 'is ' ~ bound ~ '. Set a number')) }}
             {% endif %}
             {% do bounds.update({side: bound}) %}
         {% endfor %}
         {% if bounds.min is not none and bounds.max is not none and bounds.min >= bounds.max %}
-            {{ metric_error(where, 'meta.metric.valid_range', 'has min ' ~ bounds.min ~ ' not below max ' ~ bounds.max ~ '. Swap them') }}
+            {{ return(invalid_metric(node, where, 'meta.metric.valid_range', 'has min ' ~ bounds.min ~ ' not below max ' ~ bounds.max ~ '. Swap them')) }}
         {% endif %}
     {% endif %}
     {% set direction = settings.get('preferred_direction') %}
     {% if direction not in [none, 'increase', 'decrease'] %}
-        {{ metric_error(where, 'meta.metric.preferred_direction', 'is ' ~ direction ~ '. Set increase or decrease') }}
+        {{ return(invalid_metric(node, where, 'meta.metric.preferred_direction', 'is ' ~ direction ~ '. Set increase or decrease')) }}
     {% endif %}
     {% for key in ['minimum_detectable_effect', 'non_inferiority_margin'] %}
         {% set relative = settings.get(key) %}
         {% if relative is not none and (relative is not number or relative <= 0) %}
-            {{ metric_error(where, 'meta.metric.' ~ key, 'is ' ~ relative ~ '. Set a positive relative effect, e.g. 0.02 for 2%') }}
+            {{ return(invalid_metric(node, where, 'meta.metric.' ~ key, 'is ' ~ relative ~ '. Set a positive relative effect, e.g. 0.02 for 2%')) }}
         {% endif %}
     {% endfor %}
 
@@ -135,8 +137,11 @@
     }) }}
 {%- endmacro %}
 
-{% macro metric_error(where, field, problem) -%}
-    {{ exceptions.raise_compiler_error(where ~ ": field '" ~ field ~ "' " ~ problem) }}
+{% macro invalid_metric(node, where, field, problem) -%}
+    {#- A metric whose settings are invalid: its problem (model, field and fix) instead of its settings. The metric is
+        left out of the measurements and its measurements_are_readable test fails with the problem, so only the
+        experiments that use it are held back. -#}
+    {{ return({'name': node.name, 'unique_id': node.unique_id, 'problem': where ~ ": field '" ~ field ~ "' " ~ problem}) }}
 {%- endmacro %}
 
 {% macro is_whole(value, minimum) -%}
@@ -180,7 +185,8 @@
 {%- endmacro %}
 
 {% macro metric_definitions_sql() -%}
-    {#- One row per metric with its validated settings, and whether this build left its model out as broken. -#}
+    {#- One row per metric with its validated settings (null, with the problem, when they are invalid), and whether
+        this build left its model out as broken (invalid settings, or a model that failed to build or its test). -#}
     {% set metrics = metric_nodes() %}
     {% set columns = metric_setting_columns() %}
     {% set broken = broken_metric_names() %}
@@ -188,9 +194,10 @@
         select
             cast({{ sql_literal(metric.name if metric else none) }} as {{ dbt.type_string() }}) as metric_id
             {%- for column, data_type in columns.items() %},
-            cast({{ sql_literal(metric[column | replace('metric_type', 'type')] if metric else none) }} as {{ data_type }}) as {{ column }}
+            cast({{ sql_literal(metric.get(column | replace('metric_type', 'type')) if metric else none) }} as {{ data_type }}) as {{ column }}
             {%- endfor %},
-            cast({{ 'true' if metric and metric.name in broken else 'false' }} as {{ dbt.type_boolean() }}) as is_broken
+            cast({{ sql_literal(metric.get('problem') if metric else none) }} as {{ dbt.type_string() }}) as problem,
+            cast({{ 'true' if metric and (metric.name in broken or metric.get('problem')) else 'false' }} as {{ dbt.type_boolean() }}) as is_broken
         {% if not metric %}where 1 = 0{% endif %}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -232,7 +239,7 @@
         {% endfor %}
     {% endif %}
     {% set broken = broken_metric_names() %}
-    {% for metric in metrics if metric.name not in broken %}
+    {% for metric in metrics if metric.name not in broken and not metric.get('problem') %}
         {{ metric_measurement_sql(metric, ref(metric.name)) }}
         {% if not loop.last %}union all{% endif %}
     {% else %}

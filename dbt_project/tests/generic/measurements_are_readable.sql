@@ -1,4 +1,5 @@
-{#- A metric model's rows as int_metric_measurements reads them (metric_measurement_sql): fails for every measurement
+{#- A metric model's rows as int_metric_measurements reads them (metric_measurement_sql): errors with the problem
+    when the model's metric settings are invalid, fails for every measurement
     without a unit or a time, or whose value or denominator is not a finite number (a null one is allowed), and
     errors when a column cannot be read as its type. Metric models are views, so a query error shows only when
     every column is read: this filter reads them all, in one scan, so that a broken metric model fails here,
@@ -11,6 +12,10 @@
         {{ exceptions.raise_compiler_error(
             "measurements_are_readable tests metric models (models/metrics), not " ~ model
         ) }}
+    {%- endif %}
+    {%- if metric.get('problem') -%}
+        {#- invalid settings: the test errors with the problem, which breaks this metric model alone -#}
+        {{ exceptions.raise_compiler_error(metric.problem) }}
     {%- endif %}
     {%- set measurements = graph.nodes['model.verdict.int_metric_measurements'] -%}
     {%- set built = adapter.get_relation(measurements.database, measurements.schema, measurements.alias) -%}
