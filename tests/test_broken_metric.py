@@ -29,7 +29,13 @@ SEEDED, BROKEN = "2026-11-18", "2026-11-19"  # a look before the breakage; the r
 CAST = ("revenue_per_purchase", "checkout_redesign", "1 as denominator", "cast(event_type as integer) as denominator")
 BIND = ("clicks_per_session", "playlist_recs", "case when event_type = 'click' then 1 else 0 end as value",
         "clicks as value")  # fmt: skip
-HEALTHY = ("aa_homepage_copy", "onboarding_flow")
+# A metric setting that is invalid (a window of 0 days) breaks that metric model alone, like a failing model.
+SETTING = ("sessions_per_user", "aa_homepage_copy", "Sessions per unit after its exposure.\n    config:\n      meta:\n"
+           "        metric:\n", "Sessions per unit after its exposure.\n    config:\n      meta:\n        metric:\n"
+           "          window_days: 0\n")  # fmt: skip
+# retention_d7 reads sessions_per_user: a failed test skips what reads its model, so it is broken too
+DOWNSTREAM = "retention_d7"
+HEALTHY = ("onboarding_flow",)
 LOOK_TABLES = ("experiment_results", "experiment_decisions")
 
 
@@ -147,10 +153,14 @@ def broken_night(tmp_path_factory: pytest.TempPathFactory):
     before = tables(database)
     for model, _, old, new in (CAST, BIND):
         break_model(repo, model, old, new)
+    settings = repo / "dbt_project" / "models" / "metrics" / "_metrics.yml"
+    assert SETTING[2] in settings.read_text()
+    settings.write_text(settings.read_text().replace(SETTING[2], SETTING[3], 1))
     verdict(repo, "backfill", "--start", SEEDED, "--end", BROKEN, env=env)
     after = tables(database)
     with duckdb.connect(str(database), read_only=True) as con:
-        catalogue = dict(con.sql("select metric_id, is_broken from marts.metric_catalogue").fetchall())
+        catalogue = {m: (broken, problem) for m, broken, problem in
+                     con.sql("select metric_id, is_broken, problem from marts.metric_catalogue").fetchall()}  # fmt: skip
     instance = dg.DagsterInstance.from_config(str(home))
     run = instance.get_runs(limit=1)[0]
     events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event is not None]
@@ -168,7 +178,8 @@ def at(frame: pl.DataFrame, experiment: str, date: str) -> pl.DataFrame:
 def test_the_other_experiments_get_their_looks(broken_night):
     before, after, catalogue, run, _ = broken_night
     assert run.status == dg.DagsterRunStatus.SUCCESS
-    assert {m for m, broken in catalogue.items() if broken} == {CAST[0], BIND[0]}
+    assert {m for m, (broken, _) in catalogue.items() if broken} == {CAST[0], BIND[0], SETTING[0], DOWNSTREAM}
+    assert "field 'meta.metric.window_days' is 0" in catalogue[SETTING[0]][1]
     for experiment in HEALTHY:
         for table in (*LOOK_TABLES, "experiment_health"):
             for date in (SEEDED, BROKEN):
@@ -180,7 +191,7 @@ def test_the_other_experiments_get_their_looks(broken_night):
 
 @pytest.mark.slow
 @pytest.mark.e2e
-@pytest.mark.parametrize("breakage", [CAST, BIND], ids=["query_time_cast", "no_such_column"])
+@pytest.mark.parametrize("breakage", [CAST, BIND, SETTING], ids=["query_time_cast", "no_such_column", "invalid_setting"])
 def test_an_experiment_using_a_broken_metric_is_held_back(broken_night, breakage):
     before, after, _, run, _ = broken_night
     model, experiment = breakage[:2]
@@ -204,7 +215,7 @@ def test_the_broken_models_fail_their_checks_in_dagster(broken_night):
     *_, events = broken_night
     checks = {e.event_specific_data.check_name: e.event_specific_data
               for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}  # fmt: skip
-    for model, experiment, *_ in (CAST, BIND):
+    for model, experiment, *_ in (CAST, BIND, SETTING):
         check = checks[f"{experiment}__metric_models"]
         assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR and model in check.description
     assert not checks[f"measurements_are_readable_{CAST[0]}_value"].passed  # the failed cast, as a dbt check
@@ -215,6 +226,7 @@ def test_the_broken_models_fail_their_checks_in_dagster(broken_night):
         for e in events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
         and "broken" in e.event_specific_data.asset_observation.metadata
     }  # fmt: skip
-    assert sorted(observed) == sorted([CAST[0], BIND[0]])
+    assert sorted(observed) == sorted([CAST[0], BIND[0], SETTING[0], DOWNSTREAM])
     assert "Conversion Error" in observed[CAST[0]]["reason"].value
     assert "Binder Error" in observed[BIND[0]]["reason"].value
+    assert "field 'meta.metric.window_days' is 0" in observed[SETTING[0]]["reason"].value  # model, field and fix
