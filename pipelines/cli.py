@@ -17,7 +17,7 @@ from rich.table import Table
 
 from pipelines.project import EXPERIMENTS_DIR
 from pipelines.registry.catalogue import metric_catalogue, resolve_specs
-from pipelines.registry.spec import SequentialMethod, SpecError, load_specs
+from pipelines.registry.spec import SequentialMethod, SpecError, load_specs, read_specs
 from pipelines.warehouse import connect, export_warehouse_path, read_frame
 
 # an unexpected error prints its traceback without local variables: rendering a run's frames took minutes
@@ -91,9 +91,18 @@ def run(
     if date is not None:
         _run_job(date.date(), date.date(), log_level, full_refresh)
     else:
-        first = min((s.start_date for s in _specs()), default=None)
         last = _last_as_of_date()
-        _run_job(max(first or last, _first_as_of_date()), last, log_level, full_refresh)
+        first = first_look(EXPERIMENTS_DIR) or last
+        _run_job(min(max(first, _first_as_of_date()), last), last, log_level, full_refresh)
+
+
+def first_look(directory: Path) -> dt.date | None:
+    """The earliest start date of the valid specs (None without any); an invalid spec is only named, as the run
+    leaves its experiment out."""
+    specs, invalid = read_specs(directory)
+    for error in invalid:
+        console.print(f"[yellow]left out of the run:[/yellow] {error}")
+    return min((s.start_date for s in specs), default=None)
 
 
 @app.command()
@@ -131,7 +140,9 @@ def _run_job(start: dt.date, end: dt.date, log_level: str, full_refresh: bool = 
     if not _first_as_of_date() <= start <= end <= _last_as_of_date():
         console.print(f"[red]as-of dates run from {_first_as_of_date()} to yesterday, {_last_as_of_date()}[/red]")
         raise typer.Exit(2)
-    export_warehouse_path()
+    path = export_warehouse_path()
+    if not os.environ.get("DAGSTER_HOME"):  # one instance queues its runs (the duckdb pool); separate ones cannot
+        _refuse_if_locked(path)
     console.print("preparing the dbt manifest ...")
     prepare_manifest()
     from pipelines.definitions import build_defs
@@ -177,6 +188,24 @@ def _skipped_looks(result) -> str | None:
             value = getattr(text, "value", text)
             return None if value in (None, "none") else str(value)
     return None
+
+
+def _refuse_if_locked(path: Path) -> None:
+    """Stop with a clear message when another process holds the warehouse file (DuckDB has one writer)."""
+    import duckdb
+
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        holder = str(exc).split("(PID", 1)[1].split(")", 1)[0].strip() if "(PID" in str(exc) else "unknown"
+        console.print(
+            f"[red]another process (PID {holder}) holds the warehouse {path}[/red]: wait for it to finish and run "
+            "again, or set DAGSTER_HOME (as `make` does) so that runs share one Dagster instance, whose duckdb pool "
+            "queues them one after another"
+        )
+        raise typer.Exit(2) from None
 
 
 def partition_range_tags(start: dt.date, end: dt.date) -> dict[str, str]:

@@ -232,3 +232,109 @@ def test_an_ended_experiment_stops_at_its_end_date(bad_run):
     assert str(last) == "2026-11-03"
     [(live,)] = con.sql("select max(as_of_date) from main.experiment_results where experiment_id = 'exp_live'").fetchall()
     assert str(live) == "2026-11-06"  # the data watermark: the next night's event
+
+
+def test_verdict_run_leaves_out_only_an_invalid_spec(tmp_path: Path, capsys):
+    """With no date, `verdict run` starts at the earliest valid spec and names the invalid one, instead of refusing
+    to run anything."""
+    from pipelines.cli import first_look
+
+    (tmp_path / "exp_live.yml").write_text(yaml.safe_dump(spec("exp_live", start_date="2026-11-03")))
+    (tmp_path / "exp_broken.yml").write_text(yaml.safe_dump(spec("exp_broken", start_date="2026-10-01", alpha=2)))
+    assert first_look(tmp_path) == dt.date(2026, 11, 3)
+    assert "exp_broken.yml" in capsys.readouterr().out
+
+
+def test_an_empty_experiments_folder_runs_and_says_so(tmp_path: Path, manifest: Path):
+    empty = tmp_path / "experiments"
+    empty.mkdir()
+    database = tmp_path / "verdict.duckdb"
+    build_warehouse(database)
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(database)
+    try:
+        from pipelines.definitions import build_defs
+
+        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(empty)}}}},
+            raise_on_error=False,
+            tags=partition_range_tags(dt.date(2026, 11, 5), dt.date(2026, 11, 5)),
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
+    assert result.success
+    [check] = [e.event_specific_data for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+               and e.event_specific_data.check_name == "experiment_specs_are_valid"]  # fmt: skip
+    assert check.passed and check.description == f"no experiment specs in {empty}: nothing to analyse"
+
+
+def run_failure(database: Path, experiments: Path) -> str:
+    """The nightly job on a warehouse that it must refuse: the failed step's message."""
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(database)
+    try:
+        from pipelines.definitions import build_defs
+
+        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}},
+            raise_on_error=False,
+            tags=partition_range_tags(dt.date(2026, 11, 5), dt.date(2026, 11, 5)),
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    return failure.event_specific_data.error.message
+
+
+def test_a_renamed_source_column_names_the_column_and_the_fix(tmp_path: Path, manifest: Path):
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    (experiments / "exp_live.yml").write_text(yaml.safe_dump(spec("exp_live")))
+    database = tmp_path / "verdict.duckdb"
+    build_warehouse(database)
+    with duckdb.connect(str(database)) as con:
+        con.execute("alter table raw.events rename column value to amount")
+    message = run_failure(database, experiments)
+    assert "raw.events has no column 'value'" in message and "amount" in message and "_sources.yml" in message
+
+
+def test_an_empty_warehouse_says_which_sources_are_missing(tmp_path: Path, manifest: Path):
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    (experiments / "exp_live.yml").write_text(yaml.safe_dump(spec("exp_live")))
+    message = run_failure(tmp_path / "verdict.duckdb", experiments)
+    for table in ("raw.units", "raw.assignments", "raw.events"):
+        assert f"source table {table} does not exist" in message
+    assert "verdict simulate" in message
+
+
+def test_a_warehouse_held_by_another_run_is_refused_with_the_way_to_queue(tmp_path: Path, capsys):
+    import subprocess
+    import sys
+
+    import typer
+
+    from pipelines.cli import _refuse_if_locked
+
+    database = tmp_path / "verdict.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(database)!r}); print(1, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "1"  # it holds the file now
+        with pytest.raises(typer.Exit):
+            _refuse_if_locked(database)
+    finally:
+        holder.kill()
+    out = capsys.readouterr().out
+    assert f"PID {holder.pid}" in out and "DAGSTER_HOME" in out

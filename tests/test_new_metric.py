@@ -45,6 +45,23 @@ LONGEST_ENTRY = """
     columns: *measurement_columns
 """
 EPOCH = 1e12
+# A metric model whose join fans out: every stream twice (a warning, counted; the metric is not broken)
+DOUBLED = """\
+select streams.unit_id, streams.occurred_at as measured_at, streams.value
+from {{ ref('stg_events') }} as streams
+cross join (select 1 as copy union all select 2) as copies
+where streams.event_type = 'stream'
+"""
+DOUBLED_ENTRY = """
+  - name: doubled_streams
+    description: Streams per unit, each counted twice by a join that fans out.
+    config:
+      meta:
+        metric:
+          type: mean
+          aggregation: count
+    columns: *measurement_columns
+"""
 
 ENTRIES = """
   - name: heavy_listener
@@ -92,17 +109,18 @@ def test_a_new_metric_model_reaches_the_results(tmp_path: Path) -> None:
     for name in ("heavy_listener", "plausible_streams"):
         (metrics / f"{name}.sql").write_text(MODEL)
     (metrics / "longest_stream.sql").write_text(LONGEST.format(offset=0))
+    (metrics / "doubled_streams.sql").write_text(DOUBLED)
     (metrics / "longest_stream_at_epoch.sql").write_text(LONGEST.format(offset=f"{EPOCH:.0f}"))
     (metrics / "_metrics.yml").write_text(
         (metrics / "_metrics.yml").read_text() + ENTRIES + LONGEST_ENTRY.format(name="longest_stream", plus="")
-        + LONGEST_ENTRY.format(name="longest_stream_at_epoch", plus=", plus 1e12")
+        + LONGEST_ENTRY.format(name="longest_stream_at_epoch", plus=", plus 1e12") + DOUBLED_ENTRY
     )  # fmt: skip
     measurements = repo / "dbt_project" / "models" / "intermediate" / "int_metric_measurements.sql"
     measurements.write_text(measurements.read_text().replace(
         "-- depends_on: {{ ref('active_days') }}",
         "-- depends_on: {{ ref('active_days') }}\n-- depends_on: {{ ref('heavy_listener') }}\n"
         "-- depends_on: {{ ref('plausible_streams') }}\n-- depends_on: {{ ref('longest_stream') }}\n"
-        "-- depends_on: {{ ref('longest_stream_at_epoch') }}",
+        "-- depends_on: {{ ref('longest_stream_at_epoch') }}\n-- depends_on: {{ ref('doubled_streams') }}",
     ))  # fmt: skip
     spec = repo / "experiments" / "playlist_recs.yml"
     spec.write_text(spec.read_text().replace("metrics:\n", "metrics:\n  - metric: heavy_listener\n    role: deterioration\n"
@@ -115,7 +133,11 @@ def test_a_new_metric_model_reaches_the_results(tmp_path: Path) -> None:
     verdict(repo, "simulate", "--units", "4000", env=env)
     listed = verdict(repo, "metrics", env={**env, "COLUMNS": "300"})
     assert "heavy_listener" in listed.stdout and "threshold=60" in listed.stdout
-    verdict(repo, "run", env=env)
+    ran = verdict(repo, "run", env={**env, "COLUMNS": "1000"})
+    # the fanned-out model warns (its measurements_are_distinct check), and the others do not
+    [summary] = [line for line in ran.stdout.splitlines() if line.startswith("nightly_analysis succeeded")]
+    assert "measurements_are_distinct_doubled_streams_unit_id" in summary
+    assert "measurements_are_distinct_longest_stream_unit_id" not in summary
 
     with duckdb.connect(str(tmp_path / "verdict.duckdb"), read_only=True) as con:
         rows = con.sql(

@@ -21,6 +21,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from pydantic import Field
 
+from pipelines.sources import source_problems
 from pipelines.build_state import Build, backdated_rows, fingerprint, needs_full_refresh, record_build
 from pipelines.project import verdict_dbt_project
 from pipelines.resources import WarehouseResource
@@ -202,6 +203,9 @@ def verdict_dbt_models(
     the rest without the metric models that broke; incrementally, unless something besides the raw data changed."""
     manifest = load_manifest()
     with warehouse.connect() as con:
+        problems = source_problems(con, manifest)
+        if problems:
+            raise dg.Failure(description="\n".join(problems), metadata={"source_problems": len(problems)})
         current = fingerprint(con, verdict_dbt_project.project_dir)
         backdated = backdated_rows(con)
         full_refresh = config.full_refresh or needs_full_refresh(con, current) or bool(backdated)

@@ -78,6 +78,7 @@ def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
         asset_key=dg.AssetKey([SCHEMA, "experiments"]),
         passed=not errors,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="\n".join(str(e) for e in errors) or f"all {len(resolved)} specs are valid",
+        description="\n".join(str(e) for e in errors)
+        or (f"all {len(resolved)} specs are valid" if resolved else f"no experiment specs in {directory}: nothing to analyse"),
         metadata={"invalid_specs": len(errors), "valid_specs": len(resolved)},
     )

@@ -7,18 +7,11 @@
     read (its scope, see macros/incremental.sql). Applies to metric models (models/metrics). -#}
 {% test measurements_are_readable(model, column_name=none) %}
 {%- if execute -%}
-    {%- set metric = metric_nodes() | selectattr('name', 'equalto', model.identifier) | first -%}
-    {%- if not metric -%}
-        {{ exceptions.raise_compiler_error(
-            "measurements_are_readable tests metric models (models/metrics), not " ~ model
-        ) }}
-    {%- endif %}
+    {%- set metric = tested_metric(model, 'measurements_are_readable') -%}
     {%- if metric.get('problem') -%}
         {#- invalid settings: the test errors with the problem, which breaks this metric model alone -#}
         {{ exceptions.raise_compiler_error(metric.problem) }}
     {%- endif %}
-    {%- set measurements = graph.nodes['model.verdict.int_metric_measurements'] -%}
-    {%- set built = adapter.get_relation(measurements.database, measurements.schema, measurements.alias) -%}
 with measurements as (
     {{ metric_measurement_sql(metric, model) }}
 )
@@ -26,18 +19,39 @@ with measurements as (
 select *
 from measurements
 where
-    {% if built is not none and not flags.FULL_REFRESH %}
-        -- an incremental build reads only its scope: earlier measurements were read, and checked, before
-        (measured_at is null or measured_at >= cast({{ incremental_scope_start(built) }} as {{ dbt.type_timestamp() }}))
-        and (
+    {{ measurement_test_scope() }}
+    and (
+        unit_id is null
+        or measured_at is null
+        -- x * 0 is 0 for a finite x and NaN for an infinite one (or NaN); null for null, which is allowed
+        or not (value * 0 = 0)
+        or not (denominator * 0 = 0)
+    )
+{%- endif -%}
+{% endtest %}
+
+{#- A metric model returns each measurement once: rows equal in unit, time, value and denominator (a join that fans
+    out, a source loaded twice) are counted, one failing row per repeated measurement with its copies. A warning:
+    two equal measurements can be real. Applies to metric models (models/metrics), in the build's scope. -#}
+{% test measurements_are_distinct(model, column_name=none) %}
+{%- if execute -%}
+    {%- set metric = tested_metric(model, 'measurements_are_distinct') -%}
+    {{ config(severity='warn') }}
+select
+    unit_id,
+    measured_at,
+    value,
+    denominator,
+    count(*) as copies
+from (
+    {% if metric.get('problem') %}
+        select null as unit_id, null as measured_at, null as value, null as denominator where 1 = 0
+    {% else %}
+        {{ metric_measurement_sql(metric, model) }}
     {% endif %}
-    unit_id is null
-    or measured_at is null
-    -- x * 0 is 0 for a finite x and NaN for an infinite one (or NaN); null for null, which is allowed
-    or not (value * 0 = 0)
-    or not (denominator * 0 = 0)
-    {% if built is not none and not flags.FULL_REFRESH %}
-        )
-    {% endif %}
+) as measurements
+where {{ measurement_test_scope() }}
+group by unit_id, measured_at, value, denominator
+having count(*) > 1
 {%- endif -%}
 {% endtest %}
