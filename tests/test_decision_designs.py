@@ -50,7 +50,7 @@ def stats_frame(rows: list[dict], *, method: str, planned_units: int | None = No
     roles = frame.select("metric_id", "role").unique()
     return (
         frame.with_columns(
-            experiment_id=pl.lit("e"), metric_type=pl.lit("mean"),
+            experiment_id=pl.lit("e"), metric_type=pl.lit("mean"), sum_sq_abs=pl.col("sum_sq"), value_shift=pl.lit(0.0),
             **{c: pl.lit(None, pl.Float64) for c in ("cov_sum", "cov_sum_sq", "cross_sum", "den_sum", "den_sum_sq",
                                                      "cov_cross_sum", "den_cov_cross_sum")},
             alpha=pl.lit(0.05), power=pl.lit(0.8), correction=pl.lit(correction),

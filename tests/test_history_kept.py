@@ -30,6 +30,7 @@ pytestmark = pytest.mark.e2e
 TABLES = ("experiment_results", "experiment_health", "experiment_decisions")
 FIRST, LAST = dt.date(2026, 11, 1), dt.date(2026, 11, 21)
 BROKEN = "checkout_redesign"
+QUIET = "playlist_recs"  # a group-sequential experiment without new units on its last day
 
 
 def run_looks(start: dt.date, end: dt.date, experiments: Path) -> dg.ExecuteInProcessResult:
@@ -64,6 +65,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
     os.environ[WAREHOUSE_ENV] = str(database)
     try:
         simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=4000, seed=3)
+        with duckdb.connect(str(database)) as con:  # no new playlist_recs units on the last day (nor triggers)
+            con.execute(
+                "delete from raw.assignments where experiment_id = ? and cast(assigned_at as date) = ?", [QUIET, LAST]
+            )
+            con.execute(
+                "delete from raw.events where cast(occurred_at as date) = ?"
+                " and unit_id in (select unit_id from raw.assignments where experiment_id = ?)",
+                [LAST, QUIET],
+            )
         first = run_looks(FIRST, LAST, experiments)
         written = snapshot(database)
         spec = experiments / f"{BROKEN}.yml"
@@ -113,3 +123,19 @@ def test_a_look_past_a_watermark_that_moved_back_is_kept(runs):
     skipped = _skipped_looks(rerun)
     assert f"past the data watermark ({LAST - dt.timedelta(days=1)})" in skipped
     assert "playlist_recs" in skipped
+
+
+def test_a_look_without_new_units_repeats_the_previous_verdict(runs):
+    """No playlist_recs unit arrives on the last day: that look adds no information, so its group-sequential bound
+    is the previous look's and its decision is the previous look's, not "end" for want of alpha."""
+    (_, written), _, _ = runs
+    cumulative = ["minutes_played", "conversion", "premium_upgrade", "purchases"]  # windowed ones still gain units
+    results = rows_of(written["experiment_results"], QUIET).filter(pl.col("metric_id").is_in(cumulative))
+    day = lambda date: results.filter(pl.col("as_of_date") == date).sort("metric_id", "treatment")  # noqa: E731
+    before, last = day(LAST - dt.timedelta(days=1)), day(LAST)
+    assert (last["n_control"] + last["n_treatment"]).equals(before["n_control"] + before["n_treatment"])
+    assert last.height == len(cumulative) and last["critical_value"].is_finite().all()
+    assert last["critical_value"].equals(before["critical_value"])
+    decisions = rows_of(written["experiment_decisions"], QUIET)
+    verdict = lambda date: decisions.filter(pl.col("as_of_date") == date).sort("treatment")["decision"].to_list()  # noqa: E731
+    assert verdict(LAST) == verdict(LAST - dt.timedelta(days=1))

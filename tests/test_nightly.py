@@ -185,7 +185,7 @@ def test_bad_rows_are_quarantined_and_counted(con):
     counts = read_frame(con, "select * from marts.raw_row_counts")
     for row in counts.iter_rows(named=True):
         assert row["raw_rows"] == row["clean_rows"] + row["quarantined_rows"]
-    raw = {t: con.sql(f"select count(*) from raw.{t}").fetchall()[0][0] for t in ("assignments", "events")}
+    raw = {t: con.sql(f"select count(*) from raw.{t}").fetchall()[0][0] for t in ("assignments", "events", "units")}
     assert dict(zip(counts["source_table"], counts["raw_rows"])) == raw
     reasons = read_frame(con, "select distinct source_table, quarantine_reason from marts.quarantined_rows")
     seen = set(zip(reasons["source_table"], reasons["quarantine_reason"]))

@@ -36,6 +36,17 @@ deviations as (
         * (unit_values.unit_value - avg(unit_values.unit_value) over cell) as square_deviation
     from unit_values
     window cell as (partition by experiment_id, metric_id, variant)
+),
+
+ranked as (
+    select
+        deviations.*,
+        -- the largest deviation; among equal ones the first unit id, so every build names the same unit
+        row_number() over (
+            partition by deviations.experiment_id, deviations.metric_id, deviations.variant
+            order by deviations.square_deviation desc, deviations.unit_id asc
+        ) as deviation_rank
+    from deviations
 )
 
 select
@@ -45,6 +56,6 @@ select
     as_of_date,
     cast(count(*) as {{ dbt.type_bigint() }}) as n,
     cast(max(square_deviation) / nullif(sum(square_deviation), 0) as {{ type_double() }}) as largest_unit_share,
-    {{ arg_max('unit_id', 'square_deviation') }} as largest_unit_id
-from deviations
+    max(case when deviation_rank = 1 then unit_id end) as largest_unit_id
+from ranked
 group by experiment_id, metric_id, variant, as_of_date
