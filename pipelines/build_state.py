@@ -88,10 +88,12 @@ with scope as (
     from staging.{checked}
 )
 select
-    (select count(*) from raw.{raw}, scope
-     where cast(timezone('UTC', try_cast(logged_at as timestamptz)) as date) < scope.day)
+    (select count(*) from raw.{raw}, scope where cast({logged_at} as date) < scope.day)
     - (select count(*) from staging.{checked}, scope where cast(logged_at as date) < scope.day)
 """
+# a raw logged_at in UTC, as staging reads it (macros/utc_timestamp.sql: a zone-less timestamp is UTC already)
+RAW_LOGGED_AT = {"TIMESTAMP": "logged_at"}
+CONVERTED_LOGGED_AT = "timezone('UTC', try_cast(logged_at as timestamptz))"
 
 
 def backdated_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -100,7 +102,13 @@ def backdated_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     found = {}
     for checked, raw in CHECKED_TABLES.items():
         if table_exists(con, "staging", checked) and table_exists(con, "raw", raw):
-            [(count,)] = con.execute(BACKDATED_QUERY.format(checked=checked, raw=raw)).fetchall()
+            [(data_type,)] = con.execute(
+                "select data_type from duckdb_columns() where schema_name = 'raw' and table_name = ?"
+                " and lower(column_name) = 'logged_at'",
+                [raw],
+            ).fetchall() or [(None,)]
+            logged_at = RAW_LOGGED_AT.get(data_type, CONVERTED_LOGGED_AT)
+            [(count,)] = con.execute(BACKDATED_QUERY.format(checked=checked, raw=raw, logged_at=logged_at)).fetchall()
             if count:
                 found[raw] = int(count)
     return found

@@ -20,6 +20,30 @@ E2E_SEED = 7
 E2E_LOOKS = (dt.date(2026, 11, 1), dt.date(2026, 11, 21))  # every look of the simulated data
 
 
+def run_nightly(
+    database: Path, start: dt.date, end: dt.date, experiments: Path | None = None
+) -> dg.ExecuteInProcessResult:
+    """The real nightly job in process on a warehouse file, for the looks from start to end, with the specs of
+    `experiments` (default: the repository's); $VERDICT_WAREHOUSE is restored afterwards."""
+    from pipelines.definitions import build_defs
+
+    run_config = {} if experiments is None else {
+        "ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}
+    }  # fmt: skip
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(database)
+    try:
+        return build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), run_config=run_config, raise_on_error=False,
+            tags=partition_range_tags(start, end),
+        )  # fmt: skip
+    finally:
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
+
+
 @pytest.fixture(scope="session")
 def manifest() -> Path:
     """dbt's manifest, parsed once per session (the definitions need it before they load)."""
@@ -32,18 +56,5 @@ def nightly_run(tmp_path_factory: pytest.TempPathFactory, manifest: Path) -> Ite
     from pipelines.simulation import simulate
 
     database = tmp_path_factory.mktemp("warehouse") / "verdict.duckdb"
-    previous = os.environ.get(WAREHOUSE_ENV)
-    os.environ[WAREHOUSE_ENV] = str(database)
-    try:
-        simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=E2E_UNITS, seed=E2E_SEED)
-        from pipelines.definitions import build_defs
-
-        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, tags=partition_range_tags(*E2E_LOOKS)
-        )
-        yield database, result
-    finally:
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
+    simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=E2E_UNITS, seed=E2E_SEED)
+    yield database, run_nightly(database, *E2E_LOOKS)

@@ -15,9 +15,9 @@ import duckdb
 import pytest
 import yaml
 
-from pipelines.cli import partition_range_tags
+from conftest import run_nightly
 from pipelines.registry.spec import SpecError, load_specs
-from pipelines.warehouse import WAREHOUSE_ENV, read_frame
+from pipelines.warehouse import read_frame
 
 pytestmark = pytest.mark.e2e
 
@@ -126,25 +126,14 @@ def bad_run(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
         (experiments / f"{experiment['id']}.yml").write_text(yaml.safe_dump(experiment))
     database = root / "verdict.duckdb"
     build_warehouse(database)
-    previous = {name: os.environ.get(name) for name in (WAREHOUSE_ENV, "TZ")}
-    os.environ[WAREHOUSE_ENV] = str(database)
+    previous = {"TZ": os.environ.get("TZ")}
     os.environ["TZ"] = NON_UTC_ZONE  # the job's processes (and DuckDB's session) in a zone 8 hours behind UTC
     time.tzset()
     try:
-        from pipelines.definitions import build_defs
-
-        def nightly(start: dt.date, end: dt.date) -> dg.ExecuteInProcessResult:
-            return build_defs().resolve_job_def("nightly_analysis").execute_in_process(
-                instance=dg.DagsterInstance.ephemeral(),
-                run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}},
-                raise_on_error=False,
-                tags=partition_range_tags(start, end),
-            )
-
-        result = nightly(dt.date(2026, 11, 1), dt.date(2026, 11, 6))
+        result = run_nightly(database, dt.date(2026, 11, 1), dt.date(2026, 11, 6), experiments)
         with duckdb.connect(str(database)) as con:  # the next night's event, after the row logged in 2099
             con.execute(f"insert into raw.events values {NEXT_NIGHT}")
-        next_night = nightly(dt.date(2026, 11, 6), dt.date(2026, 11, 6))
+        next_night = run_nightly(database, dt.date(2026, 11, 6), dt.date(2026, 11, 6), experiments)
     finally:
         for name, value in previous.items():
             if value is None:
@@ -250,22 +239,7 @@ def test_an_empty_experiments_folder_runs_and_says_so(tmp_path: Path, manifest: 
     empty.mkdir()
     database = tmp_path / "verdict.duckdb"
     build_warehouse(database)
-    previous = os.environ.get(WAREHOUSE_ENV)
-    os.environ[WAREHOUSE_ENV] = str(database)
-    try:
-        from pipelines.definitions import build_defs
-
-        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(),
-            run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(empty)}}}},
-            raise_on_error=False,
-            tags=partition_range_tags(dt.date(2026, 11, 5), dt.date(2026, 11, 5)),
-        )
-    finally:
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
+    result = run_nightly(database, dt.date(2026, 11, 5), dt.date(2026, 11, 5), empty)
     assert result.success
     [check] = [e.event_specific_data for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
                and e.event_specific_data.check_name == "experiment_specs_are_valid"]  # fmt: skip
@@ -274,22 +248,7 @@ def test_an_empty_experiments_folder_runs_and_says_so(tmp_path: Path, manifest: 
 
 def run_failure(database: Path, experiments: Path) -> str:
     """The nightly job on a warehouse that it must refuse: the failed step's message."""
-    previous = os.environ.get(WAREHOUSE_ENV)
-    os.environ[WAREHOUSE_ENV] = str(database)
-    try:
-        from pipelines.definitions import build_defs
-
-        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(),
-            run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}},
-            raise_on_error=False,
-            tags=partition_range_tags(dt.date(2026, 11, 5), dt.date(2026, 11, 5)),
-        )
-    finally:
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
+    result = run_nightly(database, dt.date(2026, 11, 5), dt.date(2026, 11, 5), experiments)
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     return failure.event_specific_data.error.message

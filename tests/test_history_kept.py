@@ -11,7 +11,6 @@ the watermark.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from pathlib import Path
 
@@ -20,10 +19,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.cli import _skipped_looks, partition_range_tags
+from conftest import run_nightly
+from pipelines.cli import _skipped_looks
 from pipelines.project import EXPERIMENTS_DIR
 from pipelines.registry.spec import load_specs
-from pipelines.warehouse import WAREHOUSE_ENV, read_frame
+from pipelines.warehouse import read_frame
 
 pytestmark = pytest.mark.e2e
 
@@ -33,16 +33,9 @@ BROKEN = "checkout_redesign"
 QUIET = "playlist_recs"  # a group-sequential experiment without new units on its last day
 
 
-def run_looks(start: dt.date, end: dt.date, experiments: Path) -> dg.ExecuteInProcessResult:
+def run_looks(database: Path, start: dt.date, end: dt.date, experiments: Path) -> dg.ExecuteInProcessResult:
     """The nightly job for the looks from start to end, with the specs of `experiments`."""
-    from pipelines.definitions import build_defs
-
-    result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-        run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}},
-        tags=partition_range_tags(start, end),
-    )
+    result = run_nightly(database, start, end, experiments)
     assert result.success
     return result
 
@@ -61,35 +54,27 @@ def runs(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
     database = root / "verdict.duckdb"
     experiments = root / "experiments"
     shutil.copytree(EXPERIMENTS_DIR, experiments)
-    previous = os.environ.get(WAREHOUSE_ENV)
-    os.environ[WAREHOUSE_ENV] = str(database)
-    try:
-        simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=4000, seed=3)
-        with duckdb.connect(str(database)) as con:  # no new playlist_recs units on the last day (nor triggers)
-            con.execute(
-                "delete from raw.assignments where experiment_id = ? and cast(assigned_at as date) = ?", [QUIET, LAST]
-            )
-            con.execute(
-                "delete from raw.events where cast(occurred_at as date) = ?"
-                " and unit_id in (select unit_id from raw.assignments where experiment_id = ?)",
-                [LAST, QUIET],
-            )
-        first = run_looks(FIRST, LAST, experiments)
-        written = snapshot(database)
-        spec = experiments / f"{BROKEN}.yml"
-        spec.write_text(spec.read_text() + "\nowner_team: growth\n")  # an unknown field: the spec is invalid
-        backfill = run_looks(FIRST, LAST, experiments)
-        backfilled = snapshot(database)
-        shutil.copy(EXPERIMENTS_DIR / spec.name, spec)
-        with duckdb.connect(str(database)) as con:  # the last day's events can no longer be trusted
-            con.execute("update raw.events set logged_at = null where cast(occurred_at as date) = ?", [LAST])
-        rerun = run_looks(LAST, LAST, experiments)
-        rerun_tables = snapshot(database)
-    finally:
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
+    simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=4000, seed=3)
+    with duckdb.connect(str(database)) as con:  # no new playlist_recs units on the last day (nor triggers)
+        con.execute(
+            "delete from raw.assignments where experiment_id = ? and cast(assigned_at as date) = ?", [QUIET, LAST]
+        )
+        con.execute(
+            "delete from raw.events where cast(occurred_at as date) = ?"
+            " and unit_id in (select unit_id from raw.assignments where experiment_id = ?)",
+            [LAST, QUIET],
+        )
+    first = run_looks(database, FIRST, LAST, experiments)
+    written = snapshot(database)
+    spec = experiments / f"{BROKEN}.yml"
+    spec.write_text(spec.read_text() + "\nowner_team: growth\n")  # an unknown field: the spec is invalid
+    backfill = run_looks(database, FIRST, LAST, experiments)
+    backfilled = snapshot(database)
+    shutil.copy(EXPERIMENTS_DIR / spec.name, spec)
+    with duckdb.connect(str(database)) as con:  # the last day's events can no longer be trusted
+        con.execute("update raw.events set logged_at = null where cast(occurred_at as date) = ?", [LAST])
+    rerun = run_looks(database, LAST, LAST, experiments)
+    rerun_tables = snapshot(database)
     return (first, written), (backfill, backfilled), (rerun, rerun_tables)
 
 

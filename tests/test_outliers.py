@@ -9,19 +9,17 @@ value, but one unit then makes most of revenue_per_purchase's spread: the domina
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 
-from pipelines.cli import partition_range_tags
+from conftest import run_nightly
 from pipelines.project import EXPERIMENTS_DIR
 from pipelines.registry.spec import load_specs
-from pipelines.warehouse import WAREHOUSE_ENV, read_frame
+from pipelines.warehouse import read_frame
 
 pytestmark = pytest.mark.e2e
 
@@ -30,20 +28,7 @@ COMPARED = ["metric_id", "treatment", "n_control", "n_treatment", "estimate", "s
 
 
 def analyse(database: Path) -> None:
-    from pipelines.definitions import build_defs
-
-    previous = os.environ.get(WAREHOUSE_ENV)
-    os.environ[WAREHOUSE_ENV] = str(database)
-    try:
-        result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
-            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, tags=partition_range_tags(LOOK, LOOK)
-        )
-    finally:
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
-    assert result.success
+    assert run_nightly(database, LOOK, LOOK).success
 
 
 def plant(con: duckdb.DuckDBPyConnection, experiment: str, event_type: str, value: float, event_id: str) -> str:

@@ -18,14 +18,15 @@
 {%- endmacro %}
 
 {#- The day from which a checked raw table is reprocessed: its last logged day (a day may have been partly loaded).
+    `logged_at` is the row's logged time in UTC (a raw source's through raw_timestamp).
     Rows without a readable logged_at are quarantined and reprocessed every time, and so are rows logged in the
     future, which never move the scope: one row logged in 2099 cannot stop the next night's rows. -#}
 {% macro logged_scope_filter(relation=none, logged_at='logged_at') -%}
     (
-        {{ utc_timestamp(logged_at) }} is null
-        or cast({{ utc_timestamp(logged_at) }} as date) >= (
+        {{ logged_at }} is null
+        or cast({{ logged_at }} as date) >= (
             select coalesce(
-                max(case when not {{ is_logged_in_future(logged_at) }} then cast({{ logged_at }} as date) end),
+                max(case when not {{ is_logged_in_future('logged_at') }} then cast(logged_at as date) end),
                 cast('{{ var("earliest_valid_timestamp") }}' as date)
             )
             from {{ relation or this }}

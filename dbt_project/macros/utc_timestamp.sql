@@ -14,6 +14,19 @@
     to_utc_timestamp(try_cast({{ column }} as timestamp), current_timezone())
 {%- endmacro %}
 
+{#- A raw table's timestamp column in UTC: the column itself when it already is a timestamp without a zone (the
+    session is UTC, so it reads as UTC and its zone maps still prune), else utc_timestamp of it. -#}
+{% macro raw_timestamp(relation, column) -%}
+    {%- if execute -%}
+        {%- for found in adapter.get_columns_in_relation(relation) if found.name | lower == column | lower -%}
+            {%- if found.data_type | lower in ['timestamp', 'timestamp without time zone', 'datetime'] -%}
+                {{ return(column) }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(utc_timestamp(column)) }}
+{%- endmacro %}
+
 {#- The current moment as a UTC timestamp without time zone. -#}
 {% macro utc_now() -%}
     {{ return(adapter.dispatch('utc_now', 'verdict')()) }}

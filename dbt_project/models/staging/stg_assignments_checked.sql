@@ -6,10 +6,15 @@
 
 -- Every raw assignment row, typed (timestamps in UTC), with the reason it is quarantined (null for clean rows).
 -- Incremental: a run reprocesses the rows logged on or after the last logged day it has.
+
+-- the raw timestamps in UTC (macros/utc_timestamp.sql)
+{% set assigned_at_utc = raw_timestamp(source('raw', 'assignments'), 'assigned_at') %}
+{% set logged_at_utc = raw_timestamp(source('raw', 'assignments'), 'logged_at') %}
+
 with source as (
     select * from {{ source('raw', 'assignments') }}
     {% if is_incremental() %}
-        where {{ logged_scope_filter() }}
+        where {{ logged_scope_filter(logged_at=logged_at_utc) }}
     {% endif %}
 ),
 
@@ -18,8 +23,8 @@ typed as (
         cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
         cast(unit_id as {{ dbt.type_string() }}) as unit_id,
         cast(variant as {{ dbt.type_string() }}) as variant,
-        {{ utc_timestamp('assigned_at') }} as assigned_at,
-        {{ utc_timestamp('logged_at') }} as logged_at
+        {{ assigned_at_utc }} as assigned_at,
+        {{ logged_at_utc }} as logged_at
     from source
 ),
 

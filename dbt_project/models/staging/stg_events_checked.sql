@@ -8,10 +8,15 @@
 -- A redelivered event keeps its first-logged copy; later copies are quarantined as duplicates.
 -- Incremental: a run reprocesses the rows logged on or after the last logged day it has, counting the copies of
 -- each event id it already holds from earlier days.
+
+-- the raw timestamps in UTC (macros/utc_timestamp.sql)
+{% set occurred_at_utc = raw_timestamp(source('raw', 'events'), 'occurred_at') %}
+{% set logged_at_utc = raw_timestamp(source('raw', 'events'), 'logged_at') %}
+
 with source as (
     select * from {{ source('raw', 'events') }}
     {% if is_incremental() %}
-        where {{ logged_scope_filter() }}
+        where {{ logged_scope_filter(logged_at=logged_at_utc) }}
     {% endif %}
 ),
 
@@ -20,13 +25,13 @@ typed as (
         cast(event_id as {{ dbt.type_string() }}) as event_id,
         cast(unit_id as {{ dbt.type_string() }}) as unit_id,
         cast(event_type as {{ dbt.type_string() }}) as event_type,
-        {{ utc_timestamp('occurred_at') }} as occurred_at,
+        {{ occurred_at_utc }} as occurred_at,
         {{ readable_double('value') }} as value,
         {{ value_problem('value', readable_double('value')) }} as value_problem,
-        {{ utc_timestamp('logged_at') }} as logged_at,
+        {{ logged_at_utc }} as logged_at,
         row_number() over (
             partition by event_id
-            order by {{ utc_timestamp('logged_at') }}, {{ utc_timestamp('occurred_at') }}, unit_id
+            order by {{ logged_at_utc }}, {{ occurred_at_utc }}, unit_id
         ) as delivery_number
     from source
 ),
