@@ -43,4 +43,4 @@ ui: prepare $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev --host $(UI_HOST) --port $(UI_PORT) -m pipelines.definitions
 
 clean:
-	rm -rf $(VENV) warehouse $(DAGSTER_HOME) dbt_project/target
+	rm -rf $(VENV) warehouse $(DAGSTER_HOME) demo/.verdict

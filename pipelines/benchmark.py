@@ -120,8 +120,10 @@ def bench_stats(repeats: int = 5) -> dict[str, float]:
 def timed_dbt_run(database: Path, target: Path, *args: str) -> dict[str, float]:
     """Run `dbt run` on `database`; seconds per model and in total (`(total)`)."""
     from pipelines.project import DBT_PROJECT_DIR, dbt_executable
-    from pipelines.warehouse import REPO_ROOT, WAREHOUSE_ENV
+    from pipelines.verdict_project import REPO_ROOT, current_project, export_project
+    from pipelines.warehouse import WAREHOUSE_ENV
 
+    export_project(current_project())
     subprocess.run(
         [dbt_executable(), "run", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(REPO_ROOT),
          "--target-path", str(target), *args],
@@ -139,7 +141,7 @@ def bench_build(units: int, workdir: Path, new_days: int = 1) -> dict[str, dict[
     import duckdb
 
     from pipelines.assets.registry import experiment_registry
-    from pipelines.project import EXPERIMENTS_DIR
+    from pipelines.verdict_project import current_project
     from pipelines.registry.spec import load_specs
     from pipelines.resources import WarehouseResource
     from pipelines.simulation import simulate
@@ -147,10 +149,11 @@ def bench_build(units: int, workdir: Path, new_days: int = 1) -> dict[str, dict[
 
     database, target = workdir / "bench.duckdb", workdir / "target"
     end = dt.date(2026, 11, 21)
+    experiments_dir = current_project().experiments_dir
     days = [end - dt.timedelta(days=n) for n in range(new_days - 1, -1, -1)]
-    simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=units, end_date=end)
+    simulate(database, experiments=load_specs(experiments_dir), units=units, end_date=end)
     dg.materialize([experiment_registry], resources={"warehouse": WarehouseResource(path=str(database))},
-                   run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(EXPERIMENTS_DIR)}}},
+                   run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments_dir)}}},
                                "loggers": {"console": {"config": {"log_level": "ERROR"}}}})  # fmt: skip
     with duckdb.connect(str(database)) as con:
         hold_back(con, days[0])

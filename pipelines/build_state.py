@@ -21,11 +21,12 @@ from pipelines.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from pipelines.warehouse import table_exists
 
 STATE_SCHEMA, STATE_TABLE = "main", "dbt_build_state"
-PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "tests")
+# What can change what a model computes: Verdict's models and the Verdict project's metric models and source mapping.
+PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "tests", "verdict.yml", "metrics")
 
 
 def project_files(project_dir: Path) -> list[Path]:
-    """The files of the dbt project whose change can change what a model computes."""
+    """The files of the dbt project folder whose change can change what a model computes."""
     found: list[Path] = []
     for part in PROJECT_PARTS:
         path = project_dir / part

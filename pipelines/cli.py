@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.project import EXPERIMENTS_DIR
 from pipelines.registry.catalogue import metric_catalogue, resolve_specs
 from pipelines.registry.spec import SequentialMethod, SpecError, load_specs, read_specs
+from pipelines.verdict_project import PROJECT_ENV, ProjectError, current_project, export_project
 from pipelines.warehouse import connect, export_warehouse_path, read_frame
 
 # an unexpected error prints its traceback without local variables: rendering a run's frames took minutes
@@ -28,11 +28,29 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 150)
 
 
+@app.callback()
+def use_project(
+    project: Annotated[Path | None, typer.Option(
+        "--project", envvar="VERDICT_PROJECT", file_okay=False,
+        help="The Verdict project folder (verdict.yml, experiments/, metrics/); default: the demo shipped with Verdict.",
+    )] = None,
+) -> None:
+    """Every command works on one Verdict project: --project, else $VERDICT_PROJECT, else the demo."""
+    if project is not None:
+        os.environ[PROJECT_ENV] = str(project.expanduser().resolve())
+    try:
+        export_project(current_project())
+    except ProjectError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 def _specs(resolved: bool = False):
     """The experiment specs; `resolved`: with their metrics resolved against the dbt metric catalogue."""
     try:
-        specs = load_specs(EXPERIMENTS_DIR)
-        return resolve_specs(specs, metric_catalogue(_manifest()), EXPERIMENTS_DIR) if resolved else specs
+        directory = current_project().experiments_dir
+        specs = load_specs(directory)
+        return resolve_specs(specs, metric_catalogue(_manifest()), directory) if resolved else specs
     except SpecError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -92,7 +110,7 @@ def run(
         _run_job(date.date(), date.date(), log_level, full_refresh)
     else:
         last = _last_as_of_date()
-        first = first_look(EXPERIMENTS_DIR) or last
+        first = first_look(current_project().experiments_dir) or last
         _run_job(min(max(first, _first_as_of_date()), last), last, log_level, full_refresh)
 
 
@@ -405,7 +423,7 @@ def plan(
     if experiment is not None:
         spec = next((s for s in _specs(resolved=True) if s.id == experiment), None)
         if spec is None:
-            console.print(f"[red]no experiment {experiment!r} in {EXPERIMENTS_DIR}[/red]")
+            console.print(f"[red]no experiment {experiment!r} in {current_project().experiments_dir}[/red]")
             raise typer.Exit(2)
         with connect(export_warehouse_path(), read_only=True) as con:
             baselines = read_frame(con, BASELINES_QUERY, [experiment])
@@ -457,14 +475,14 @@ def _print_plan(plan: pl.DataFrame, title: str, daily_units: float | None) -> No
 
 @app.command()
 def metrics() -> None:
-    """List the metric catalogue: every metric model in dbt_project/models/metrics with its settings."""
+    """List the metric catalogue: every metric model of the project with its settings."""
     manifest = _manifest()
     descriptions = {n["name"]: n.get("description", "") for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     uses: dict[str, list[str]] = {}
     for spec in _specs():
         for use in spec.metrics:
             uses.setdefault(use.metric, []).append(f"{spec.id} ({use.role.value})")
-    table = Table(title="Metrics (dbt_project/models/metrics)", title_justify="left")
+    table = Table(title=f"Metrics ({current_project().metrics_dir})", title_justify="left")
     for column in ("metric", "type", "aggregation", "window", "settings", "used by", "description"):
         table.add_column(column)
     for name, settings in sorted(metric_catalogue(manifest).items()):

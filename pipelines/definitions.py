@@ -15,9 +15,10 @@ from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.assets.partitions import AS_OF_DATES
 from pipelines.assets.raw import raw_tables
 from pipelines.assets.registry import experiment_registry
-from pipelines.project import EXPERIMENTS_DIR, dbt_resource, verdict_dbt_project
+from pipelines.project import dbt_resource, verdict_dbt_project
 from pipelines.registry.spec import IDENTIFIER
 from pipelines.resources import WarehouseResource
+from pipelines.verdict_project import current_project
 from pipelines.warehouse import export_warehouse_path
 
 verdict_dbt_project.prepare_if_dev()
@@ -44,7 +45,7 @@ nightly_schedule = dg.build_schedule_from_partitioned_job(
 
 def experiment_ids() -> list[str]:
     """The experiments whose health checks the definitions show: the spec files' names (valid identifiers)."""
-    return sorted({p.stem for p in EXPERIMENTS_DIR.glob("*.y*ml") if IDENTIFIER.fullmatch(p.stem)})
+    return sorted({p.stem for p in current_project().experiments_dir.glob("*.y*ml") if IDENTIFIER.fullmatch(p.stem)})
 
 
 def build_defs() -> dg.Definitions:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-from pipelines.warehouse import REPO_ROOT
+from pipelines.verdict_project import REPO_ROOT, current_project, dbt_project_dir, export_project
 
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-EXPERIMENTS_DIR = REPO_ROOT / "experiments"
+DBT_PROJECT_DIR = dbt_project_dir(current_project())  # the current Verdict project's dbt project folder
+export_project(current_project())
 
 
 def dbt_executable() -> str:

@@ -11,16 +11,15 @@ import duckdb
 import polars as pl
 
 from pipelines.registry.spec import IDENTIFIER
+from pipelines.verdict_project import current_project
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_WAREHOUSE = REPO_ROOT / "warehouse" / "verdict.duckdb"
 WAREHOUSE_ENV = "VERDICT_WAREHOUSE"
 
 
 def warehouse_path() -> Path:
-    """The DuckDB file: $VERDICT_WAREHOUSE if set, else warehouse/verdict.duckdb in the repository."""
+    """The DuckDB file: $VERDICT_WAREHOUSE if set, else the one the project's verdict.yml names."""
     configured = os.environ.get(WAREHOUSE_ENV)
-    return Path(configured).expanduser().resolve() if configured else DEFAULT_WAREHOUSE
+    return Path(configured).expanduser().resolve() if configured else current_project().warehouse
 
 
 def export_warehouse_path() -> Path:

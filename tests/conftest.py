@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import dagster as dg
 import pytest
 
 from pipelines.cli import partition_range_tags
-from pipelines.project import EXPERIMENTS_DIR, prepare_manifest
+from pipelines.project import prepare_manifest
 from pipelines.registry.spec import load_specs
+from pipelines.verdict_project import DEMO_EXPERIMENTS, DEMO_PROJECT
 from pipelines.warehouse import WAREHOUSE_ENV
 
 E2E_UNITS = 20_000
@@ -56,5 +58,11 @@ def nightly_run(tmp_path_factory: pytest.TempPathFactory, manifest: Path) -> Ite
     from pipelines.simulation import simulate
 
     database = tmp_path_factory.mktemp("warehouse") / "verdict.duckdb"
-    simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=E2E_UNITS, seed=E2E_SEED)
+    simulate(database, experiments=load_specs(DEMO_EXPERIMENTS), units=E2E_UNITS, seed=E2E_SEED)
     yield database, run_nightly(database, *E2E_LOOKS)
+
+
+def copy_demo_project(destination: Path) -> Path:
+    """A copy of the demo project (verdict.yml, experiments/, metrics/) to edit as a team edits its own."""
+    shutil.copytree(DEMO_PROJECT, destination, ignore=shutil.ignore_patterns("warehouse", ".verdict"))
+    return destination

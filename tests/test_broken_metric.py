@@ -22,7 +22,8 @@ import polars as pl
 import pytest
 
 from pipelines.assets.dbt import build_outcome, dbt_build_args, metric_build, metric_models, selection
-from pipelines.warehouse import REPO_ROOT, read_frame
+from pipelines.warehouse import read_frame
+from conftest import copy_demo_project
 
 SEEDED, BROKEN = "2026-11-18", "2026-11-19"  # a look before the breakage; the run that meets it redoes it and the next
 # Each broken metric model is used by one experiment only (experiments/*.yml).
@@ -114,7 +115,7 @@ def test_only_the_tests_of_metric_models_do_not_block(parsed: dict):
 
 
 def verdict(repo: Path, *args: str, env: dict[str, str]) -> None:
-    """Run the copy's own `verdict` CLI (its pipelines package, dbt project and experiments)."""
+    """Run the `verdict` CLI on the project that `env` names."""
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=900
     )
@@ -123,7 +124,7 @@ def verdict(repo: Path, *args: str, env: dict[str, str]) -> None:
 
 def break_model(repo: Path, model: str, old: str, new: str) -> None:
     """Replace a line of a metric model's SQL in the copy."""
-    path = repo / "dbt_project" / "models" / "metrics" / f"{model}.sql"
+    path = repo / "metrics" / f"{model}.sql"
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, new))
 
@@ -139,21 +140,16 @@ def broken_night(tmp_path_factory: pytest.TempPathFactory):
     """A copy of the project with a seeded look, then two broken metric models and a run over that look and the
     next: the tables before and after, the metric catalogue, and the broken run's Dagster events."""
     root = tmp_path_factory.mktemp("broken_metric")
-    repo, home, database = root / "repo", root / "dagster_home", root / "verdict.duckdb"
-    shutil.copytree(
-        REPO_ROOT, repo,
-        ignore=shutil.ignore_patterns(".git", ".venv", "warehouse", ".dagster_home", "reports", "target", "logs",
-                                      "__pycache__", ".pytest_cache"),
-    )  # fmt: skip
+    repo, home, database = copy_demo_project(root / "project"), root / "dagster_home", root / "verdict.duckdb"
     home.mkdir()
-    env = {**os.environ, "VERDICT_WAREHOUSE": str(database), "PYTHONPATH": str(repo), "DAGSTER_HOME": str(home)}
+    env = {**os.environ, "VERDICT_WAREHOUSE": str(database), "VERDICT_PROJECT": str(repo), "DAGSTER_HOME": str(home)}
     verdict(repo, "simulate", "--units", "2000", env=env)
     verdict(repo, "prepare", env=env)
     verdict(repo, "run", "--date", SEEDED, env=env)
     before = tables(database)
     for model, _, old, new in (CAST, BIND):
         break_model(repo, model, old, new)
-    settings = repo / "dbt_project" / "models" / "metrics" / "_metrics.yml"
+    settings = repo / "metrics" / "_metrics.yml"
     assert SETTING[2] in settings.read_text()
     settings.write_text(settings.read_text().replace(SETTING[2], SETTING[3], 1))
     verdict(repo, "backfill", "--start", SEEDED, "--end", BROKEN, env=env)

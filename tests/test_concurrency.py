@@ -16,9 +16,10 @@ import dagster as dg
 import pytest
 
 from pipelines.cli import partition_range_tags
-from pipelines.project import EXPERIMENTS_DIR
+from pipelines.verdict_project import DEMO_EXPERIMENTS
 from pipelines.registry.spec import load_specs
-from pipelines.warehouse import REPO_ROOT, WAREHOUSE_ENV
+from pipelines.verdict_project import REPO_ROOT
+from pipelines.warehouse import WAREHOUSE_ENV
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -57,7 +58,7 @@ def test_two_launches_wait_for_each_other_and_both_succeed(tmp_path: Path, manif
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     (home / "in_process.yaml").write_text(IN_PROCESS)
     database = tmp_path / "verdict.duckdb"
-    simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=3000, seed=3)
+    simulate(database, experiments=load_specs(DEMO_EXPERIMENTS), units=3000, seed=3)
     env = {**os.environ, "DAGSTER_HOME": str(home), WAREHOUSE_ENV: str(database)}
 
     first = launch(home, env)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.project import DBT_PROJECT_DIR, dbt_executable
-from pipelines.warehouse import REPO_ROOT
+from pipelines.verdict_project import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -19,9 +19,10 @@ import polars as pl
 import pytest
 
 from pipelines.cli import partition_range_tags
-from pipelines.project import EXPERIMENTS_DIR, code_version
+from pipelines.project import code_version
 from pipelines.registry.spec import load_specs
-from pipelines.warehouse import REPO_ROOT, WAREHOUSE_ENV, read_frame
+from pipelines.verdict_project import DEMO_EXPERIMENTS, REPO_ROOT
+from pipelines.warehouse import WAREHOUSE_ENV, read_frame
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +55,7 @@ def histories(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
     previous = os.environ.get(WAREHOUSE_ENV)
     os.environ[WAREHOUSE_ENV] = str(database)
     try:
-        simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=6000, seed=5)
+        simulate(database, experiments=load_specs(DEMO_EXPERIMENTS), units=6000, seed=5)
         shutil.copy(database, database.with_name("unrun.duckdb"))  # for the restart test
         first = run_looks(dt.date(2026, 11, 1), dt.date(2026, 11, 21))
         before = snapshot(database)

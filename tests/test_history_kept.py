@@ -21,7 +21,7 @@ import pytest
 
 from conftest import run_nightly
 from pipelines.cli import _skipped_looks
-from pipelines.project import EXPERIMENTS_DIR
+from pipelines.verdict_project import DEMO_EXPERIMENTS
 from pipelines.registry.spec import load_specs
 from pipelines.warehouse import read_frame
 
@@ -53,8 +53,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
     root = tmp_path_factory.mktemp("kept")
     database = root / "verdict.duckdb"
     experiments = root / "experiments"
-    shutil.copytree(EXPERIMENTS_DIR, experiments)
-    simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=4000, seed=3)
+    shutil.copytree(DEMO_EXPERIMENTS, experiments)
+    simulate(database, experiments=load_specs(DEMO_EXPERIMENTS), units=4000, seed=3)
     with duckdb.connect(str(database)) as con:  # no new playlist_recs units on the last day (nor triggers)
         con.execute(
             "delete from raw.assignments where experiment_id = ? and cast(assigned_at as date) = ?", [QUIET, LAST]
@@ -70,7 +70,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
     spec.write_text(spec.read_text() + "\nowner_team: growth\n")  # an unknown field: the spec is invalid
     backfill = run_looks(database, FIRST, LAST, experiments)
     backfilled = snapshot(database)
-    shutil.copy(EXPERIMENTS_DIR / spec.name, spec)
+    shutil.copy(DEMO_EXPERIMENTS / spec.name, spec)
     with duckdb.connect(str(database)) as con:  # the last day's events can no longer be trusted
         con.execute("update raw.events set logged_at = null where cast(occurred_at as date) = ?", [LAST])
     rerun = run_looks(database, LAST, LAST, experiments)

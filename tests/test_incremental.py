@@ -21,11 +21,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipelines.project import DBT_PROJECT_DIR, EXPERIMENTS_DIR, dbt_executable
+from pipelines.project import DBT_PROJECT_DIR, dbt_executable
 from pipelines.registry.spec import load_specs
 from pipelines.resources import WarehouseResource
 from pipelines.simulation.arrivals import arrive, hold_back
-from pipelines.warehouse import REPO_ROOT, read_frame
+from pipelines.verdict_project import DEMO_EXPERIMENTS, REPO_ROOT
+from pipelines.warehouse import read_frame
 
 pytestmark = pytest.mark.e2e
 
@@ -80,9 +81,9 @@ def builds(tmp_path_factory: pytest.TempPathFactory, manifest: Path) -> tuple[di
 
     root = tmp_path_factory.mktemp("incremental")
     database = root / "incremental.duckdb"
-    simulated = simulate(database, experiments=load_specs(EXPERIMENTS_DIR), units=3000, seed=11)
+    simulated = simulate(database, experiments=load_specs(DEMO_EXPERIMENTS), units=3000, seed=11)
     dg.materialize([experiment_registry], resources={"warehouse": WarehouseResource(path=str(database))},
-                   run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(EXPERIMENTS_DIR)}}}})  # fmt: skip
+                   run_config={"ops": {"experiment_registry": {"config": {"experiments_dir": str(DEMO_EXPERIMENTS)}}}})  # fmt: skip
     with duckdb.connect(str(database)) as con:
         hold_back(con, FIRST_BUILD)
         plant_rows(con)

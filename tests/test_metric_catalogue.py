@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app, console
-from pipelines.project import DBT_PROJECT_DIR, dbt_executable
-from pipelines.warehouse import REPO_ROOT
+from pipelines.project import dbt_executable
+from pipelines.verdict_project import REPO_ROOT, dbt_project_dir, load_project, project_environment
+from conftest import copy_demo_project
 
 
 def test_verdict_metrics_lists_every_metric_with_its_settings(manifest, monkeypatch):
@@ -34,13 +34,15 @@ def test_verdict_metrics_lists_every_metric_with_its_settings(manifest, monkeypa
 
 
 def compile_metrics(project: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    """Compile the metric catalogue model of a copy of the dbt project and the metric models' readability tests
+    """Compile the metric catalogue model and the metric models' readability tests with a Verdict project's metrics
     (no warehouse data needed)."""
     return subprocess.run(
         [dbt_executable(), "compile", "--select", "int_metric_definitions int_metric_measurements",
-         "test_name:measurements_are_readable", "--project-dir", str(project),
+         "test_name:measurements_are_readable", "--project-dir", str(dbt_project_dir(load_project(project))),
          "--profiles-dir", str(REPO_ROOT), "--target-path", str(tmp_path / "target")],
-        capture_output=True, text=True, env={"VERDICT_WAREHOUSE": str(tmp_path / "w.duckdb"), "PATH": str(Path(sys.executable).parent)},
+        capture_output=True, text=True,
+        env={"VERDICT_WAREHOUSE": str(tmp_path / "w.duckdb"), "PATH": str(Path(sys.executable).parent),
+             **project_environment(load_project(project))},
     )  # fmt: skip
 
 
@@ -63,16 +65,15 @@ def compile_metrics(project: Path, tmp_path: Path) -> subprocess.CompletedProces
 def test_invalid_metric_settings_fail_with_model_field_and_fix(tmp_path: Path, change, message):
     """The metric's own readability test fails naming model, field and fix; the catalogue and the union of the
     measurements still compile (without that metric), so only the experiments that use it are held back."""
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    settings = project / "models" / "metrics" / "_metrics.yml"
+    project = copy_demo_project(tmp_path / "project")
+    settings = project / "metrics" / "_metrics.yml"
     old, new = change
     assert old in settings.read_text()
     settings.write_text(settings.read_text().replace(old, new, 1))
     result = compile_metrics(project, tmp_path)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "metric model " in output and "models/metrics/" in output
+    assert "metric model " in output and "(metrics/" in output
     assert message in output
     compiled = {p.name: p.read_text() for p in (tmp_path / "target").rglob("*.sql")}
     assert "int_metric_definitions.sql" in compiled and "int_metric_measurements.sql" in compiled

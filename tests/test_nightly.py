@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from pipelines.analysis.health import CHECKS
-from pipelines.project import EXPERIMENTS_DIR
+from pipelines.verdict_project import DEMO_EXPERIMENTS
 from pipelines.registry.spec import load_specs
 from pipelines.warehouse import read_frame
 
@@ -34,7 +34,7 @@ def latest(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
 
 def spec_metrics(experiment_id: str) -> list[str]:
     """The metrics an experiment's spec lists."""
-    return [use.metric for spec in load_specs(EXPERIMENTS_DIR) if spec.id == experiment_id for use in spec.metrics]
+    return [use.metric for spec in load_specs(DEMO_EXPERIMENTS) if spec.id == experiment_id for use in spec.metrics]
 
 
 def test_the_job_succeeds(nightly_run):

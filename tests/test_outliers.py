@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from conftest import run_nightly
-from pipelines.project import EXPERIMENTS_DIR
+from pipelines.verdict_project import DEMO_EXPERIMENTS
 from pipelines.registry.spec import load_specs
 from pipelines.warehouse import read_frame
 
@@ -52,7 +52,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, manifest: Path):
 
     root = tmp_path_factory.mktemp("outliers")
     clean, planted = root / "clean.duckdb", root / "planted.duckdb"
-    simulate(clean, experiments=load_specs(EXPERIMENTS_DIR), units=4000, seed=11)
+    simulate(clean, experiments=load_specs(DEMO_EXPERIMENTS), units=4000, seed=11)
     shutil.copy(clean, planted)
     with duckdb.connect(str(planted)) as con:
         listener = plant(con, "playlist_recs", "stream", -5e6, "outlier_stream")

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from pipelines.assets.registry import experiment_registry
-from pipelines.project import EXPERIMENTS_DIR
+from pipelines.verdict_project import DEMO_EXPERIMENTS
 from pipelines.resources import WarehouseResource
 
 
@@ -38,7 +38,7 @@ def registered(database: Path) -> list[str]:
 
 def test_specs_become_registry_tables(tmp_path: Path, manifest: Path):
     database = tmp_path / "w.duckdb"
-    result = materialize_registry(EXPERIMENTS_DIR, database)
+    result = materialize_registry(DEMO_EXPERIMENTS, database)
     assert result.success
     with duckdb.connect(str(database)) as con:
         assert con.sql("select count(*) from registry.experiments").fetchall()[0][0] == 4
@@ -65,7 +65,7 @@ def test_specs_become_registry_tables(tmp_path: Path, manifest: Path):
 )
 def test_an_invalid_spec_leaves_only_its_experiment_out(tmp_path: Path, manifest: Path, file, old, new, field, fix):
     experiments = tmp_path / "experiments"
-    shutil.copytree(EXPERIMENTS_DIR, experiments)
+    shutil.copytree(DEMO_EXPERIMENTS, experiments)
     spec = experiments / file
     assert old in spec.read_text()
     spec.write_text(spec.read_text().replace(old, new))
@@ -74,19 +74,19 @@ def test_an_invalid_spec_leaves_only_its_experiment_out(tmp_path: Path, manifest
     check = spec_check(result)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert str(spec) in check.description and f"field '{field}'" in check.description and fix in check.description
-    others = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yml") if p.name != file)
+    others = sorted(p.stem for p in (DEMO_EXPERIMENTS).glob("*.yml") if p.name != file)
     assert registered(tmp_path / "w.duckdb") == others
 
 
 def test_valid_specs_pass_the_check(tmp_path: Path, manifest: Path):
-    result = materialize_registry(EXPERIMENTS_DIR, tmp_path / "w.duckdb")
+    result = materialize_registry(DEMO_EXPERIMENTS, tmp_path / "w.duckdb")
     assert spec_check(result).passed
 
 
 def test_a_warehouse_without_the_alternative_column_gets_it(tmp_path: Path, manifest: Path):
     """A registry table written before `alternative` existed is replaced whole, so the column arrives."""
     experiments = tmp_path / "experiments"
-    shutil.copytree(EXPERIMENTS_DIR, experiments)
+    shutil.copytree(DEMO_EXPERIMENTS, experiments)
     spec = experiments / "checkout_redesign.yml"
     old = "  - metric: purchases\n    role: deterioration\n"
     assert old in spec.read_text()

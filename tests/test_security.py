@@ -13,7 +13,8 @@ import yaml
 
 from pipelines.cli import BASELINES_QUERY
 from pipelines.registry.spec import SpecError, parse_spec
-from pipelines.warehouse import REPO_ROOT, read_frame
+from pipelines.verdict_project import REPO_ROOT
+from pipelines.warehouse import read_frame
 from test_registry_asset import materialize_registry, spec_check
 
 INJECTIONS = ["x'; drop table raw.events; --", "conversion') or ('1'='1", 'minutes"; delete from raw.units; --']

@@ -12,8 +12,9 @@ import pytest
 from pipelines.registry.spec import ExperimentSpec, MetricUse, load_specs
 from pipelines.simulation import scenario, simulate
 from pipelines.simulation import warehouse as warehouse_module
+from pipelines.verdict_project import DEMO_EXPERIMENTS
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+EXPERIMENTS = DEMO_EXPERIMENTS
 END = dt.date(2026, 11, 21)
 FIRST = END - dt.timedelta(days=28)
 

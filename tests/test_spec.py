@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 import yaml
 
-from pipelines.project import EXPERIMENTS_DIR
+from pipelines.verdict_project import DEMO_EXPERIMENTS
 from pipelines.registry.catalogue import metric_catalogue, resolve_specs, unit_dimensions
 from pipelines.registry.spec import Alternative, SpecError, load_specs, parse_spec
 from pipelines.registry.tables import registry_frames
@@ -34,14 +34,14 @@ def with_changes(**changes) -> dict:
 
 
 def test_demo_specs_load():
-    specs = load_specs(EXPERIMENTS_DIR)
+    specs = load_specs(DEMO_EXPERIMENTS)
     assert {s.id for s in specs} == {"aa_homepage_copy", "playlist_recs", "checkout_redesign", "onboarding_flow"}
     checkout = next(s for s in specs if s.id == "checkout_redesign")
     assert checkout.treatments == ["compact", "upsell"]
 
 
 def test_registry_frames_have_one_row_per_thing():
-    specs = load_specs(EXPERIMENTS_DIR)
+    specs = load_specs(DEMO_EXPERIMENTS)
     frames = registry_frames(specs)
     assert frames["experiments"].height == len(specs)
     assert frames["experiment_variants"].height == sum(len(s.variants) for s in specs)

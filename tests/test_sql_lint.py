@@ -3,7 +3,9 @@
 The models and the singular tests are linted; macros and generic tests are Jinja that emits SQL fragments,
 so they are left out (.sqlfluffignore) and their output is linted where the models call them. The linter
 runs as this environment's `sqlfluff` CLI from the repository root, so the test sees exactly what
-`VERDICT_WAREHOUSE=:memory: .venv/bin/sqlfluff lint dbt_project/models dbt_project/tests` shows.
+`VERDICT_WAREHOUSE=:memory: .venv/bin/sqlfluff lint demo/.verdict/dbt/models demo/.verdict/dbt/metrics
+demo/.verdict/dbt/tests` shows (with VERDICT_METRIC_MODELS set, as the project sets it): the demo project's dbt
+folder, which links Verdict's models and the demo's metric models.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.warehouse import REPO_ROOT
+from pipelines.project import DBT_PROJECT_DIR
+from pipelines.verdict_project import DEMO_PROJECT, REPO_ROOT, load_project, project_environment
 
 pytestmark = pytest.mark.lint
 
-DBT_PROJECT = REPO_ROOT / "dbt_project"
 SQLFLUFF = Path(sys.executable).parent / "sqlfluff"
-LINTED_DIRS = ("dbt_project/models", "dbt_project/tests")
+DBT_FOLDER = DBT_PROJECT_DIR.relative_to(REPO_ROOT).as_posix()  # demo/.verdict/dbt, as .sqlfluff names it
+LINTED_DIRS = tuple(f"{DBT_FOLDER}/{part}" for part in ("models", "metrics", "tests"))
 CONFIG_FILES = (".sqlfluff", ".sqlfluffignore", "profiles.yml")
 
 
@@ -32,7 +35,7 @@ def run_sqlfluff(root: Path, *paths: str) -> list[dict]:
     """`sqlfluff lint` from `root` on `paths`; one JSON report per linted file."""
     assert SQLFLUFF.exists(), f"{SQLFLUFF} is missing: install the test extra (pip install -e '.[test]')"
     # dbt opens a connection while compiling: give it an in-memory DuckDB, never the real warehouse file.
-    env = {**os.environ, "VERDICT_WAREHOUSE": ":memory:"}
+    env = {**os.environ, "VERDICT_WAREHOUSE": ":memory:", **project_environment(load_project(DEMO_PROJECT))}
     result = subprocess.run(
         [str(SQLFLUFF), "lint", *paths, "--format", "json", "--processes", "0", "--nocolor"],
         cwd=root,
@@ -98,15 +101,12 @@ def test_dbt_sql_has_no_lint_violations() -> None:
 
 def test_linter_reports_an_obvious_violation(tmp_path: Path) -> None:
     """The same configuration, on a copy of the project with one badly styled model, reports it."""
-    shutil.copytree(
-        DBT_PROJECT,
-        tmp_path / "dbt_project",
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
-    )
+    copy = tmp_path / DBT_FOLDER
+    shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     for name in CONFIG_FILES:
         shutil.copy2(REPO_ROOT / name, tmp_path / name)
-    upstream = sorted((DBT_PROJECT / "models" / "staging").glob("stg_*.sql"))[0].stem
-    probe = tmp_path / "dbt_project" / "models" / "staging" / "lint_probe.sql"
+    upstream = sorted((copy / "models" / "staging").glob("stg_*.sql"))[0].stem
+    probe = copy / "models" / "staging" / "lint_probe.sql"
     probe.write_text(
         "SELECT\n"  # CP01: upper-case keyword
         "    count(*) rows_seen\n"  # AL02: column alias without `as`

@@ -1,4 +1,4 @@
-{#- The metric layer. A metric is a model in models/metrics whose YAML entry carries `meta.metric`.
+{#- The metric layer. A metric is a model in the Verdict project's metrics folder whose YAML entry carries `meta.metric`.
     These macros read those settings from the graph (at execution time), validate them, and build the
     catalogue and the union of all measurements. -#}
 
@@ -10,11 +10,24 @@
     {% if execute %}
         {% for node in graph.nodes.values()
             if node.resource_type == 'model' and node.package_name == project_name
-            and node.original_file_path.startswith('models/metrics/') %}
+            and is_metric_model(node) %}
             {% do metrics.append(validated_metric(node)) %}
         {% endfor %}
     {% endif %}
     {{ return(metrics | sort(attribute='name')) }}
+{%- endmacro %}
+
+{% macro is_metric_model(node) -%}
+    {#- Whether a node of this project is a metric model: a model in the Verdict project's metrics folder. -#}
+    {{ return(node.resource_type == 'model' and node.original_file_path.startswith('metrics/')) }}
+{%- endmacro %}
+
+{% macro metric_model_refs() -%}
+    {#- A ref() of every metric model of the Verdict project, for dbt to order the models that read them all:
+        VERDICT_METRIC_MODELS lists them (pipelines/project.py sets it from the metrics folder's files). -#}
+    {% for name in env_var('VERDICT_METRIC_MODELS', '').split(',') if name %}
+        -- depends_on: {{ ref(name) }}
+    {% endfor %}
 {%- endmacro %}
 
 {% macro validated_metric(node) -%}
@@ -23,7 +36,7 @@
     {% set where = 'metric model ' ~ node.name ~ ' (' ~ node.original_file_path ~ ')' %}
     {% set settings = node.config.meta.get('metric') %}
     {% if settings is none or settings is not mapping %}
-        {{ return(invalid_metric(node, where, 'meta.metric', 'is missing. Add config: {meta: {metric: {type: mean, aggregation: sum}}} to its entry in models/metrics/_metrics.yml')) }}
+        {{ return(invalid_metric(node, where, 'meta.metric', 'is missing. Add config: {meta: {metric: {type: mean, aggregation: sum}}} to its entry in the YAML beside the model')) }}
     {% endif %}
     {% set known = ['type', 'aggregation', 'window_days', 'window_offset_days', 'winsorize', 'threshold',
                     'null_values', 'valid_range', 'preferred_direction', 'minimum_detectable_effect',
@@ -229,13 +242,13 @@
 {%- endmacro %}
 
 {% macro metric_measurements_sql() -%}
-    {#- Union of every metric model but the broken ones (broken_metric_names). Each needs a
-        `-- depends_on: ref(...)` line in the calling model so dbt orders it first; a missing line fails with the
-        line to add. -#}
+    {#- Union of every metric model but the broken ones (broken_metric_names). The calling model refs them all
+        (metric_model_refs) so that dbt builds them first; one missing from VERDICT_METRIC_MODELS (dbt run by hand
+        without it) fails with the way to set it. -#}
     {% set metrics = metric_nodes() %}
     {% if execute %}
         {% for metric in metrics if metric.unique_id not in model.depends_on.nodes %}
-            {{ exceptions.raise_compiler_error("metric model " ~ metric.name ~ " is not listed in " ~ model.original_file_path ~ ". Add the line: -- depends_on: {{ ref('" ~ metric.name ~ "') }}") }}
+            {{ exceptions.raise_compiler_error("metric model " ~ metric.name ~ " is not in VERDICT_METRIC_MODELS, which lists the metric models for dbt. Run dbt through verdict (verdict run), or set VERDICT_METRIC_MODELS to the comma-separated names of the .sql files in the project's metrics folder") }}
         {% endfor %}
     {% endif %}
     {% set broken = broken_metric_names() %}

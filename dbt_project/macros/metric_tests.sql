@@ -4,7 +4,7 @@
 {% macro tested_metric(model, test_name) -%}
     {%- set metric = metric_nodes() | selectattr('name', 'equalto', model.identifier) | first -%}
     {%- if not metric -%}
-        {{ exceptions.raise_compiler_error(test_name ~ " tests metric models (models/metrics), not " ~ model) }}
+        {{ exceptions.raise_compiler_error(test_name ~ " tests metric models (the project's metrics folder), not " ~ model) }}
     {%- endif -%}
     {{ return(metric) }}
 {%- endmacro %}

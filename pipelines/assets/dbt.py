@@ -24,9 +24,9 @@ from pydantic import Field
 from pipelines.sources import source_problems
 from pipelines.build_state import Build, backdated_rows, fingerprint, needs_full_refresh, record_build
 from pipelines.project import verdict_dbt_project
+from pipelines.registry.catalogue import is_metric_model
 from pipelines.resources import WarehouseResource
 
-METRICS_PATH = "models/metrics/"
 BUILT = ("model", "seed", "snapshot")  # the nodes `dbt build` materialises
 FAILED = ("error", "fail")  # run result statuses of a node that failed (a warning does not)
 TARGET_DIR = verdict_dbt_project.project_dir / verdict_dbt_project.target_path  # where dbt writes its artifacts
@@ -65,11 +65,8 @@ class BuildOutcome:
 
 
 def metric_models(manifest: Mapping[str, Any]) -> set[str]:
-    """The unique ids of the metric models (models/metrics)."""
-    return {
-        unique_id for unique_id, node in manifest["nodes"].items()
-        if node["resource_type"] == "model" and node["original_file_path"].startswith(METRICS_PATH)
-    }  # fmt: skip
+    """The unique ids of the metric models (the Verdict project's metrics folder)."""
+    return {unique_id for unique_id, node in manifest["nodes"].items() if is_metric_model(node)}
 
 
 def metric_build(manifest: Mapping[str, Any]) -> set[str]:

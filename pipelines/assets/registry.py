@@ -1,4 +1,4 @@
-"""The experiment registry: specs in experiments/*.yml validated and loaded as the dbt `registry` source."""
+"""The experiment registry: the Verdict project's specs (experiments/*.yml) validated and loaded as the dbt `registry` source."""
 
 import json
 from pathlib import Path
@@ -6,20 +6,21 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from pipelines.project import EXPERIMENTS_DIR, verdict_dbt_project
+from pipelines.project import verdict_dbt_project
 from pipelines.registry.spec import SpecError, read_specs
 from pipelines.registry.catalogue import metric_catalogue, resolve_each, unit_dimensions
 from pipelines.registry.tables import SCHEMA, registry_frames
 from pipelines.resources import WarehouseResource
+from pipelines.verdict_project import current_project
 from pipelines.warehouse import replace_table
 
 REGISTRY_TABLES = ("experiments", "experiment_variants", "experiment_metrics", "experiment_segments")
 
 
 class RegistryConfig(dg.Config):
-    """Where the experiment specs live (the repository's experiments/ unless a run says otherwise)."""
+    """Where the experiment specs live (the Verdict project's experiments/ unless a run says otherwise)."""
 
-    experiments_dir: str = str(EXPERIMENTS_DIR)
+    experiments_dir: str = ""
 
 
 SPECS_CHECK = "experiment_specs_are_valid"
@@ -58,7 +59,7 @@ def invalid_specs_frame(errors: list[SpecError]) -> pl.DataFrame:
 def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
     """Validate every spec and replace the registry tables with the valid ones. An invalid spec (file, field and fix)
     leaves only its own experiment out of the analysis and fails the `experiment_specs_are_valid` check."""
-    directory = Path(config.experiments_dir)
+    directory = Path(config.experiments_dir) if config.experiments_dir else current_project().experiments_dir
     manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
     specs, invalid = read_specs(directory)
     resolved, unresolved = resolve_each(specs, metric_catalogue(manifest), directory, unit_dimensions(manifest))

@@ -1,4 +1,4 @@
-"""The metric catalogue as dbt declares it: models in models/metrics and their `meta.metric` settings.
+"""The metric catalogue as dbt declares it: the project's metric models and their `meta.metric` settings.
 
 dbt validates the settings when it builds (`macros/metric_catalogue.sql`); here the registry resolves each
 experiment's metrics against the catalogue: names must exist, and what a spec leaves open (preferred direction,
@@ -16,12 +16,18 @@ from pipelines.registry.spec import Direction, ExperimentSpec, MetricUse, Role, 
 Catalogue = Mapping[str, Mapping[str, Any]]
 
 
+def is_metric_model(node: Mapping[str, Any]) -> bool:
+    """Whether a manifest node is a metric model: a model in the Verdict project's metrics folder (as
+    macros/metric_catalogue.sql's is_metric_model decides)."""
+    return node["resource_type"] == "model" and node["original_file_path"].startswith("metrics/")
+
+
 def metric_catalogue(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Metric name -> settings for every model under models/metrics in a dbt manifest."""
+    """Metric name -> settings for every metric model in a dbt manifest."""
     return {
         node["name"]: node.get("config", {}).get("meta", {}).get("metric", {})
         for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["original_file_path"].startswith("models/metrics/")
+        if is_metric_model(node)
     }
 
 
@@ -34,7 +40,7 @@ def unit_dimensions(manifest: Mapping[str, Any]) -> list[str]:
 def _unknown(name: str, catalogue: Catalogue) -> str:
     return (
         f"unknown metric {name!r}: use one of {sorted(catalogue)} "
-        f"or add a model dbt_project/models/metrics/{name}.sql with its YAML entry"
+        f"or add a model metrics/{name}.sql to the Verdict project, with its YAML entry"
     )
 
 

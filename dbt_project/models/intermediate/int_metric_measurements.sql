@@ -8,18 +8,8 @@
     incremental_predicates=['measured_at >= cast(' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET') ~ ' as ' ~ dbt.type_timestamp() ~ ')'],
 ) }}
 
--- A new metric model is listed here once (dbt must know the dependency before it runs):
--- depends_on: {{ ref('active_days') }}
--- depends_on: {{ ref('clicks_per_session') }}
--- depends_on: {{ ref('conversion') }}
--- depends_on: {{ ref('crash_rate') }}
--- depends_on: {{ ref('minutes_played') }}
--- depends_on: {{ ref('premium_upgrade') }}
--- depends_on: {{ ref('purchases') }}
--- depends_on: {{ ref('retention_d7') }}
--- depends_on: {{ ref('revenue_per_purchase') }}
--- depends_on: {{ ref('revenue_per_user') }}
--- depends_on: {{ ref('sessions_per_user') }}
+-- Every metric model, for dbt to build them first (no list to edit: see macros/metric_catalogue.sql).
+{{ metric_model_refs() }}
 
 with measurements as (
     {{ metric_measurements_sql() }}

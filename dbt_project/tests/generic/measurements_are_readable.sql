@@ -4,7 +4,7 @@
     errors when a column cannot be read as its type. Metric models are views, so a query error shows only when
     every column is read: this filter reads them all, in one scan, so that a broken metric model fails here,
     on its own, rather than in the union of every metric. An incremental build checks the measurements it will
-    read (its scope, see macros/incremental.sql). Applies to metric models (models/metrics). -#}
+    read (its scope, see macros/incremental.sql). Applies to metric models (the project's metrics folder). -#}
 {% test measurements_are_readable(model, column_name=none) %}
 {%- if execute -%}
     {%- set metric = tested_metric(model, 'measurements_are_readable') -%}
@@ -32,7 +32,7 @@ where
 
 {#- A metric model returns each measurement once: rows equal in unit, time, value and denominator (a join that fans
     out, a source loaded twice) are counted, one failing row per repeated measurement with its copies. A warning:
-    two equal measurements can be real. Applies to metric models (models/metrics), in the build's scope. -#}
+    two equal measurements can be real. Applies to metric models (the project's metrics folder), in the build's scope. -#}
 {% test measurements_are_distinct(model, column_name=none) %}
 {%- if execute -%}
     {%- set metric = tested_metric(model, 'measurements_are_distinct') -%}
