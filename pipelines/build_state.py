@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.registry.tables import SCHEMA as REGISTRY_SCHEMA
+from pipelines.verdict_project import VerdictProject, raw_source_sql
 from pipelines.warehouse import table_exists
 
 STATE_SCHEMA, STATE_TABLE = "main", "dbt_build_state"
@@ -89,7 +90,7 @@ with scope as (
     from staging.{checked}
 )
 select
-    (select count(*) from raw.{raw}, scope where cast({logged_at} as date) < scope.day)
+    (select count(*) from {raw} as raw, scope where cast({logged_at} as date) < scope.day)
     - (select count(*) from staging.{checked}, scope where cast(logged_at as date) < scope.day)
 """
 # a raw logged_at in UTC, as staging reads it (macros/utc_timestamp.sql: a zone-less timestamp is UTC already)
@@ -97,19 +98,17 @@ RAW_LOGGED_AT = {"TIMESTAMP": "logged_at"}
 CONVERTED_LOGGED_AT = "timezone('UTC', try_cast(logged_at as timestamptz))"
 
 
-def backdated_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Raw rows an incremental build would never read, per raw table: rows that reached the warehouse after the last
+def backdated_rows(con: duckdb.DuckDBPyConnection, project: VerdictProject) -> dict[str, int]:
+    """Raw rows an incremental build would never read, per raw source: rows that reached the warehouse after the last
     build with a logged_at before its scope (they would be neither clean nor quarantined)."""
     found = {}
     for checked, raw in CHECKED_TABLES.items():
-        if table_exists(con, "staging", checked) and table_exists(con, "raw", raw):
-            [(data_type,)] = con.execute(
-                "select data_type from duckdb_columns() where schema_name = 'raw' and table_name = ?"
-                " and lower(column_name) = 'logged_at'",
-                [raw],
-            ).fetchall() or [(None,)]
-            logged_at = RAW_LOGGED_AT.get(data_type, CONVERTED_LOGGED_AT)
-            [(count,)] = con.execute(BACKDATED_QUERY.format(checked=checked, raw=raw, logged_at=logged_at)).fetchall()
+        if table_exists(con, "staging", checked) and getattr(project.config.sources, raw) is not None:
+            relation = raw_source_sql(project, raw)
+            types = dict(con.execute(f"select column_name, column_type from (describe select * from {relation})").fetchall())
+            logged_at = RAW_LOGGED_AT.get(types.get("logged_at"), CONVERTED_LOGGED_AT)
+            query = BACKDATED_QUERY.format(checked=checked, raw=relation, logged_at=logged_at)
+            [(count,)] = con.execute(query).fetchall()
             if count:
                 found[raw] = int(count)
     return found

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from pipelines.registry.catalogue import metric_catalogue, resolve_specs
 from pipelines.registry.spec import SequentialMethod, SpecError, load_specs, read_specs
-from pipelines.verdict_project import PROJECT_ENV, ProjectError, current_project, export_project
+from pipelines.verdict_project import CONFIG_FILE, PROJECT_ENV, ProjectError, current_project, export_project
 from pipelines.warehouse import connect, export_warehouse_path, read_frame
 
 # an unexpected error prints its traceback without local variables: rendering a run's frames took minutes
@@ -30,6 +30,7 @@ console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ e
 
 @app.callback()
 def use_project(
+    context: typer.Context,
     project: Annotated[Path | None, typer.Option(
         "--project", envvar="VERDICT_PROJECT", file_okay=False,
         help="The Verdict project folder (verdict.yml, experiments/, metrics/); default: the demo shipped with Verdict.",
@@ -38,6 +39,8 @@ def use_project(
     """Every command works on one Verdict project: --project, else $VERDICT_PROJECT, else the demo."""
     if project is not None:
         os.environ[PROJECT_ENV] = str(project.expanduser().resolve())
+    if context.invoked_subcommand == "init":
+        return
     try:
         export_project(current_project())
     except ProjectError as exc:
@@ -63,6 +66,25 @@ def _manifest() -> dict:
     from pipelines.project import prepare_manifest
 
     return json.loads(prepare_manifest().read_text())
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(file_okay=False, help="The new project folder.")]) -> None:
+    """Create a Verdict project: verdict.yml (the sources to map), one example experiment and one example metric."""
+    from pipelines.verdict_project import init_project
+
+    try:
+        project = init_project(directory.expanduser())
+    except ProjectError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"Verdict project created in {project.root}:\n"
+        f"  {CONFIG_FILE}: map your assignment log and fact tables (sources)\n"
+        f"  experiments/example_experiment.yml: one spec per experiment\n"
+        f"  metrics/orders_per_user.sql and metrics/_metrics.yml: one model and one YAML entry per metric\n"
+        f"Then: verdict --project {directory} run"
+    )
 
 
 @app.command()

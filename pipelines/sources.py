@@ -1,50 +1,50 @@
-"""The raw sources dbt reads, checked before a build: a missing table or column fails the run naming it, the
-columns that are there, and where to fix it, instead of an error deep inside a dbt model or unit test."""
+"""The project's sources, checked before a build: a mapped table, file or column that is not there fails the run
+naming the verdict.yml key to fix and the columns that are there, instead of an error deep inside a dbt model."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import duckdb
 
-SOURCES_FILE = "dbt_project/models/staging/_sources.yml"
+from pipelines.verdict_project import CONFIG_FILE, DEMO_PROJECT, RAW_SOURCES, SourceTable, VerdictProject, relation_sql
 
 
-def declared_sources(manifest: Mapping[str, Any], source_name: str = "raw") -> dict[tuple[str, str], list[str]]:
-    """(schema, table) -> the documented columns of every table of a dbt source."""
-    return {
-        (node["schema"], node["identifier"]): list(node["columns"])
-        for node in manifest["sources"].values()
-        if node["source_name"] == source_name
-    }
+def relation_columns(con: duckdb.DuckDBPyConnection, sql: str) -> list[str] | None:
+    """The columns of a relation (a table, a view or a file reader), None when it cannot be read."""
+    try:
+        return [row[0] for row in con.execute(f"describe select * from {sql}").fetchall()]
+    except duckdb.Error:
+        return None
 
 
-def warehouse_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str] | None:
-    """The columns of schema.table (a table or a view), None when it does not exist."""
-    rows = con.execute(
-        "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
-        [schema, table],
-    ).fetchall()
-    return [r[0] for r in rows] or None
+def mapped_sources(project: VerdictProject) -> dict[str, SourceTable]:
+    """verdict.yml key (sources.assignments, sources.facts.outcomes, ...) -> the source it maps."""
+    sources = project.config.sources
+    found = {f"sources.{name}": getattr(sources, name) for name in RAW_SOURCES if getattr(sources, name) is not None}
+    return found | {f"sources.facts.{name}": fact for name, fact in sources.facts.items()}
 
 
-def source_problems(con: duckdb.DuckDBPyConnection, manifest: Mapping[str, Any]) -> list[str]:
-    """One line per raw source table that is missing, or lacks a column dbt reads; empty when all are there."""
+def _where(source: SourceTable) -> str:
+    return f"table {source.table}" if source.table else f"file {source.file}"
+
+
+def source_problems(con: duckdb.DuckDBPyConnection, project: VerdictProject) -> list[str]:
+    """One line per mapped source that cannot be read or lacks a mapped column; empty when all are there."""
+    config = project.root / CONFIG_FILE
     problems = []
-    for (schema, table), columns in declared_sources(manifest).items():
-        present = warehouse_columns(con, schema, table)
+    for key, source in mapped_sources(project).items():
+        present = relation_columns(con, relation_sql(project, source))
         if present is None:
-            problems.append(
-                f"source table {schema}.{table} does not exist: load it (`verdict simulate` builds a demo "
-                f"warehouse), or point the source `raw` at your table in {SOURCES_FILE}"
-            )
+            fix = (
+                "load it, or point the key at the table or view that holds it" if source.table
+                else "check the path (relative to the project folder)"
+            ) + (" (`verdict simulate` builds the demo's warehouse)" if project.root == DEMO_PROJECT else "")
+            problems.append(f"{config}: {key}: {_where(source)} does not exist: {fix}")
             continue
-        missing = [c for c in columns if c.lower() not in {p.lower() for p in present}]
-        if missing:
+        wanted = {column: found for column, found in source.mapped().items() if found is not None}
+        missing = {column: found for column, found in wanted.items() if found.lower() not in map(str.lower, present)}
+        for column, found in missing.items():
             problems.append(
-                f"source table {schema}.{table} has no column {', '.join(repr(c) for c in missing)} (its columns: "
-                f"{', '.join(present)}): rename the column in the table, or select it under that name in a view "
-                f"and point the source at the view in {SOURCES_FILE}"
+                f"{config}: {key}.columns.{column}: {_where(source)} has no column {found!r} (its columns: "
+                f"{', '.join(present)}): set {key}.columns.{column} to the column that holds the {column}"
             )
     return problems

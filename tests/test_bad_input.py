@@ -263,7 +263,8 @@ def test_a_renamed_source_column_names_the_column_and_the_fix(tmp_path: Path, ma
     with duckdb.connect(str(database)) as con:
         con.execute("alter table raw.events rename column value to amount")
     message = run_failure(database, experiments)
-    assert "raw.events has no column 'value'" in message and "amount" in message and "_sources.yml" in message
+    assert "verdict.yml: sources.events.columns.value: table raw.events has no column 'value'" in message
+    assert "amount" in message and "set sources.events.columns.value to the column" in message
 
 
 def test_an_empty_warehouse_says_which_sources_are_missing(tmp_path: Path, manifest: Path):
@@ -271,8 +272,8 @@ def test_an_empty_warehouse_says_which_sources_are_missing(tmp_path: Path, manif
     experiments.mkdir()
     (experiments / "exp_live.yml").write_text(yaml.safe_dump(spec("exp_live")))
     message = run_failure(tmp_path / "verdict.duckdb", experiments)
-    for table in ("raw.units", "raw.assignments", "raw.events"):
-        assert f"source table {table} does not exist" in message
+    for key, table in (("units", "raw.units"), ("assignments", "raw.assignments"), ("events", "raw.events")):
+        assert f"verdict.yml: sources.{key}: table {table} does not exist" in message
     assert "verdict simulate" in message
 
 

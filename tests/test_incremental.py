@@ -25,7 +25,7 @@ from pipelines.project import DBT_PROJECT_DIR, dbt_executable
 from pipelines.registry.spec import load_specs
 from pipelines.resources import WarehouseResource
 from pipelines.simulation.arrivals import arrive, hold_back
-from pipelines.verdict_project import DEMO_EXPERIMENTS, REPO_ROOT
+from pipelines.verdict_project import DEMO_EXPERIMENTS, REPO_ROOT, current_project, project_environment
 from pipelines.warehouse import read_frame
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +41,8 @@ def dbt_run(database: Path, target: Path, *args: str) -> None:
     result = subprocess.run(
         [dbt_executable(), "run", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(REPO_ROOT),
          "--target-path", str(target), *args],
-        capture_output=True, text=True, env={"VERDICT_WAREHOUSE": str(database), "PATH": str(Path(sys.executable).parent)},
+        capture_output=True, text=True, env={"VERDICT_WAREHOUSE": str(database), "PATH": str(Path(sys.executable).parent),
+             **project_environment(current_project())},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:]
 

@@ -18,13 +18,35 @@
     session is UTC, so it reads as UTC and its zone maps still prune), else utc_timestamp of it. -#}
 {% macro raw_timestamp(relation, column) -%}
     {%- if execute -%}
-        {%- for found in adapter.get_columns_in_relation(relation) if found.name | lower == column | lower -%}
-            {%- if found.data_type | lower in ['timestamp', 'timestamp without time zone', 'datetime'] -%}
+        {%- for name, data_type in relation_column_types(relation) if name | lower == column | lower -%}
+            {%- if data_type | lower in ['timestamp', 'timestamp without time zone', 'datetime'] -%}
                 {{ return(column) }}
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
     {{ return(utc_timestamp(column)) }}
+{%- endmacro %}
+
+{#- (name, data type) of each column a relation has: a source read in place (dbt-duckdb's external location, a query
+    or a file) as well as a table. -#}
+{% macro relation_column_types(relation) -%}
+    {{ return(adapter.dispatch('relation_column_types', 'verdict')(relation)) }}
+{%- endmacro %}
+
+{% macro default__relation_column_types(relation) -%}
+    {%- set found = [] -%}
+    {%- for column in adapter.get_columns_in_relation(relation) -%}
+        {%- do found.append((column.name, column.data_type)) -%}
+    {%- endfor -%}
+    {{ return(found) }}
+{%- endmacro %}
+
+{% macro duckdb__relation_column_types(relation) -%}
+    {%- if not relation.external -%}  {#- a table, or a unit test's stand-in for it -#}
+        {{ return(default__relation_column_types(relation)) }}
+    {%- endif -%}
+    {%- set described = run_query('describe select * from ' ~ relation) -%}
+    {{ return(zip(described.columns['column_name'].values(), described.columns['column_type'].values()) | list) }}
 {%- endmacro %}
 
 {#- The current moment as a UTC timestamp without time zone. -#}

@@ -26,6 +26,7 @@ from pipelines.build_state import Build, backdated_rows, fingerprint, needs_full
 from pipelines.project import verdict_dbt_project
 from pipelines.registry.catalogue import is_metric_model
 from pipelines.resources import WarehouseResource
+from pipelines.verdict_project import current_project
 
 BUILT = ("model", "seed", "snapshot")  # the nodes `dbt build` materialises
 FAILED = ("error", "fail")  # run result statuses of a node that failed (a warning does not)
@@ -200,11 +201,11 @@ def verdict_dbt_models(
     the rest without the metric models that broke; incrementally, unless something besides the raw data changed."""
     manifest = load_manifest()
     with warehouse.connect() as con:
-        problems = source_problems(con, manifest)
+        problems = source_problems(con, current_project())
         if problems:
             raise dg.Failure(description="\n".join(problems), metadata={"source_problems": len(problems)})
         current = fingerprint(con, verdict_dbt_project.project_dir)
-        backdated = backdated_rows(con)
+        backdated = backdated_rows(con, current_project())
         full_refresh = config.full_refresh or needs_full_refresh(con, current) or bool(backdated)
     if backdated:
         context.log.warning(

@@ -12,6 +12,8 @@
 -- the raw timestamps in UTC (macros/utc_timestamp.sql)
 {% set occurred_at_utc = raw_timestamp(source('raw', 'events'), 'occurred_at') %}
 {% set logged_at_utc = raw_timestamp(source('raw', 'events'), 'logged_at') %}
+-- the product's event types (the events source's event_types in verdict.yml); empty: every type is known
+{% set event_types = env_var('VERDICT_EVENT_TYPES', '').split(',') | reject('equalto', '') | list %}
 
 with source as (
     select * from {{ source('raw', 'events') }}
@@ -78,7 +80,9 @@ select
         when {{ is_logged_in_future('logged_at') }} then 'logged_in_future'
         when {{ is_impossible_timestamp('occurred_at', 'logged_at') }} then 'impossible_timestamp'
         when {{ is_late_arrival('occurred_at', 'logged_at') }} then 'late_arrival'
-        when event_type not in ({{ "'" ~ var('event_types') | join("', '") ~ "'" }}) then 'unknown_event_type'
+        {% if event_types %}
+            when event_type not in ({{ "'" ~ event_types | join("', '") ~ "'" }}) then 'unknown_event_type'
+        {% endif %}
         when delivery > 1 then 'duplicate_event_id'
         when value_problem is not null then value_problem
     end as quarantine_reason
