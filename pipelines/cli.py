@@ -128,21 +128,42 @@ def run(
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
 ) -> None:
     """Run the nightly analysis job in process (registry, dbt build, the looks into the results history, health)."""
+    _warn_invalid_specs(current_project().experiments_dir)
     if date is not None:
         _run_job(date.date(), date.date(), log_level, full_refresh)
     else:
         last = _last_as_of_date()
-        first = first_look(current_project().experiments_dir) or last
-        _run_job(min(max(first, _first_as_of_date()), last), last, log_level, full_refresh)
+        _run_job(min(_first_as_of_date(), last), last, log_level, full_refresh)
 
 
-def first_look(directory: Path) -> dt.date | None:
-    """The earliest start date of the valid specs (None without any); an invalid spec is only named, as the run
-    leaves its experiment out."""
-    specs, invalid = read_specs(directory)
-    for error in invalid:
+def _has_tables(path: Path, schema: str, *tables: str) -> bool:
+    """Whether the warehouse file exists and holds schema.table for each of `tables`."""
+    from pipelines.warehouse import table_exists
+
+    if not path.exists():
+        return False
+    with connect(path, read_only=True) as con:
+        return all(table_exists(con, schema, table) for table in tables)
+
+
+def _refuse_missing_sources(path: Path, project) -> None:
+    """Before any run: every mapped source and column is there (the dbt asset checks again, for the UI's runs)."""
+    from pipelines.sources import source_problems
+
+    import duckdb
+
+    # a warehouse file that is not there yet is not created here: in memory, only the project's files can be read
+    with connect(path, read_only=True) if path.exists() else duckdb.connect() as con:
+        problems = source_problems(con, project)
+    if problems:
+        console.print("[red]the project's sources are not all there[/red]:\n" + "\n".join(problems))
+        raise typer.Exit(2)
+
+
+def _warn_invalid_specs(directory: Path) -> None:
+    """Name each invalid spec: the run leaves its experiment out."""
+    for error in read_specs(directory)[1]:
         console.print(f"[yellow]left out of the run:[/yellow] {error}")
-    return min((s.start_date for s in specs), default=None)
 
 
 @app.command()
@@ -167,7 +188,9 @@ def _first_as_of_date() -> dt.date:
 
 def _last_as_of_date() -> dt.date:
     """Yesterday (UTC): the last complete day, the nightly schedule's look."""
-    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    from pipelines.assets.partitions import yesterday
+
+    return yesterday()
 
 
 def _run_job(start: dt.date, end: dt.date, log_level: str, full_refresh: bool = False) -> None:
@@ -177,12 +200,18 @@ def _run_job(start: dt.date, end: dt.date, log_level: str, full_refresh: bool = 
 
     from pipelines.project import prepare_manifest
 
+    project = current_project()
+    specs, invalid = read_specs(project.experiments_dir)
+    if not specs and invalid:
+        console.print(f"[red]no valid experiment spec in {project.experiments_dir}[/red]: fix the spec above")
+        raise typer.Exit(2)
     if not _first_as_of_date() <= start <= end <= _last_as_of_date():
         console.print(f"[red]as-of dates run from {_first_as_of_date()} to yesterday, {_last_as_of_date()}[/red]")
         raise typer.Exit(2)
     path = export_warehouse_path()
     if not os.environ.get("DAGSTER_HOME"):  # one instance queues its runs (the duckdb pool); separate ones cannot
         _refuse_if_locked(path)
+    _refuse_missing_sources(path, project)
     console.print("preparing the dbt manifest ...")
     prepare_manifest()
     from pipelines.definitions import build_defs
@@ -316,9 +345,10 @@ def results(
             """,
         )
     if experiment is not None:
+        known = sorted(latest["experiment_id"].unique())
         latest = latest.filter(pl.col("experiment_id") == experiment)
         if latest.is_empty():
-            console.print(f"[red]no results for experiment {experiment!r}[/red]")
+            console.print(f"[red]no results for experiment {experiment!r}[/red]: the experiments with results are {', '.join(known) or 'none yet'}")
             raise typer.Exit(1)
     for experiment_id in sorted(latest["experiment_id"].unique()):
         console.print(_results_table(latest.filter(pl.col("experiment_id") == experiment_id)))
@@ -443,11 +473,17 @@ def plan(
     from pipelines.planning import SequentialDesign, experiment_metrics_frame, plan_metrics
 
     if experiment is not None:
-        spec = next((s for s in _specs(resolved=True) if s.id == experiment), None)
+        specs = _specs(resolved=True)
+        spec = next((s for s in specs if s.id == experiment), None)
         if spec is None:
-            console.print(f"[red]no experiment {experiment!r} in {current_project().experiments_dir}[/red]")
+            known = ", ".join(sorted(s.id for s in specs)) or "none"
+            console.print(f"[red]no experiment {experiment!r} in {current_project().experiments_dir}[/red] (its experiments: {known})")
             raise typer.Exit(2)
-        with connect(export_warehouse_path(), read_only=True) as con:
+        path = export_warehouse_path()
+        if not _has_tables(path, "marts", "metric_sufficient_stats", "exposure_daily_counts"):
+            console.print(f"[red]no data for {experiment!r} in {path} yet[/red]: run `verdict run` first, or plan with --baseline (and --sd)")
+            raise typer.Exit(1)
+        with connect(path, read_only=True) as con:
             baselines = read_frame(con, BASELINES_QUERY, [experiment])
             [(observed_daily_units,)] = con.sql(DAILY_TRAFFIC_QUERY, params=[experiment]).fetchall()
         if baselines.is_empty():

@@ -34,6 +34,7 @@ CONFIG_FILE = "verdict.yml"
 # The metric models' names, which dbt reads to order the models that read them all (macros/metric_catalogue.sql).
 METRIC_MODELS_ENV = "VERDICT_METRIC_MODELS"
 EVENT_TYPES_ENV = "VERDICT_EVENT_TYPES"  # the known event types of the events source (stg_events_checked)
+HAS_UNITS_ENV = "VERDICT_HAS_UNITS"  # whether the project maps unit attributes (staging's relationships test)
 
 
 class ProjectError(ValueError):
@@ -231,6 +232,7 @@ def project_environment(project: VerdictProject) -> dict[str, str]:
         PROJECT_ENV: str(project.root),
         METRIC_MODELS_ENV: ",".join(project.metric_models()),
         EVENT_TYPES_ENV: ",".join(events.event_types if events else []),
+        HAS_UNITS_ENV: "1" if project.config.sources.units is not None else "0",
     }
 
 
@@ -317,7 +319,7 @@ def sources_properties(project: VerdictProject) -> dict:
 
     sources = project.config.sources
     raw = [table(name, raw_source_sql(project, name), kind.__doc__) for name, kind in RAW_SOURCES.items()]
-    facts = [table(name, relation_sql(project, fact), None) for name, fact in sources.facts.items()]
+    facts = [table(name, f"(select * from {relation_sql(project, fact)})", None) for name, fact in sources.facts.items()]
     description = f"Written by Verdict from the project's {CONFIG_FILE} (sources): do not edit."
     return {
         "version": 2,

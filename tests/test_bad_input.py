@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import duckdb
 import pytest
 import yaml
 
-from conftest import run_nightly
+from conftest import copy_demo_project, run_nightly
 from pipelines.registry.spec import SpecError, load_specs
+from pipelines.verdict_project import load_project
 from pipelines.warehouse import read_frame
 
 pytestmark = pytest.mark.e2e
@@ -224,14 +226,22 @@ def test_an_ended_experiment_stops_at_its_end_date(bad_run):
 
 
 def test_verdict_run_leaves_out_only_an_invalid_spec(tmp_path: Path, capsys):
-    """With no date, `verdict run` starts at the earliest valid spec and names the invalid one, instead of refusing
-    to run anything."""
-    from pipelines.cli import first_look
+    """The partitions start at the earliest valid spec's start, and `verdict run` names the invalid one, instead of
+    refusing to run anything."""
+    from pipelines.assets.partitions import first_as_of_date
+    from pipelines.cli import _warn_invalid_specs
 
-    (tmp_path / "exp_live.yml").write_text(yaml.safe_dump(spec("exp_live", start_date="2026-11-03")))
-    (tmp_path / "exp_broken.yml").write_text(yaml.safe_dump(spec("exp_broken", start_date="2026-10-01", alpha=2)))
-    assert first_look(tmp_path) == dt.date(2026, 11, 3)
+    project = copy_demo_project(tmp_path / "project")
+    experiments = project / "experiments"
+    shutil.rmtree(experiments)
+    experiments.mkdir()
+    (experiments / "exp_live.yml").write_text(yaml.safe_dump(spec("exp_live", start_date="2024-03-05")))
+    (experiments / "exp_broken.yml").write_text(yaml.safe_dump(spec("exp_broken", start_date="2024-01-01", alpha=2)))
+    assert first_as_of_date(load_project(project)) == dt.date(2024, 3, 5)  # the data's dates, not a fixed year
+    _warn_invalid_specs(experiments)
     assert "exp_broken.yml" in capsys.readouterr().out
+    (project / "verdict.yml").write_text((project / "verdict.yml").read_text() + "first_date: 2023-12-01\n")
+    assert first_as_of_date(load_project.__wrapped__(project)) == dt.date(2023, 12, 1)
 
 
 def test_an_empty_experiments_folder_runs_and_says_so(tmp_path: Path, manifest: Path):

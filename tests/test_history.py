@@ -109,7 +109,7 @@ def test_the_rerun_rewrote_its_date_and_the_later_group_sequential_looks_only(hi
     ("args", "message"),
     [
         (["backfill", "--start", "2026-11-10", "--end", "2026-11-05"], "is before --start"),
-        (["run", "--date", "2025-06-01"], "as-of dates run from 2026-01-01"),
+        (["run", "--date", "2025-06-01"], "as-of dates run from 2026-11-01"),  # the demo's first experiment start
         (["run", "--date", "2099-01-01"], "to yesterday"),
     ],
 )

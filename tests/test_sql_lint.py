@@ -3,7 +3,7 @@
 The models and the singular tests are linted; macros and generic tests are Jinja that emits SQL fragments,
 so they are left out (.sqlfluffignore) and their output is linted where the models call them. The linter
 runs as this environment's `sqlfluff` CLI from the repository root, so the test sees exactly what
-`VERDICT_WAREHOUSE=:memory: .venv/bin/sqlfluff lint demo/.verdict/dbt/models demo/.verdict/dbt/metrics
+`VERDICT_WAREHOUSE=<a warehouse with the raw tables> .venv/bin/sqlfluff lint demo/.verdict/dbt/models demo/.verdict/dbt/metrics
 demo/.verdict/dbt/tests` shows (with VERDICT_METRIC_MODELS set, as the project sets it): the demo project's dbt
 folder, which links Verdict's models and the demo's metric models.
 """
@@ -31,11 +31,22 @@ LINTED_DIRS = tuple(f"{DBT_FOLDER}/{part}" for part in ("models", "metrics", "te
 CONFIG_FILES = (".sqlfluff", ".sqlfluffignore", "profiles.yml")
 
 
-def run_sqlfluff(root: Path, *paths: str) -> list[dict]:
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated warehouse: dbt compiles against it (staging reads the raw sources' column types), never
+    against the real warehouse file."""
+    from pipelines.registry.spec import load_specs
+    from pipelines.simulation import simulate
+
+    database = tmp_path_factory.mktemp("lint") / "verdict.duckdb"
+    simulate(database, experiments=load_specs(DEMO_PROJECT / "experiments"), units=200, seed=1)
+    return database
+
+
+def run_sqlfluff(root: Path, warehouse: Path, *paths: str) -> list[dict]:
     """`sqlfluff lint` from `root` on `paths`; one JSON report per linted file."""
     assert SQLFLUFF.exists(), f"{SQLFLUFF} is missing: install the test extra (pip install -e '.[test]')"
-    # dbt opens a connection while compiling: give it an in-memory DuckDB, never the real warehouse file.
-    env = {**os.environ, "VERDICT_WAREHOUSE": ":memory:", **project_environment(load_project(DEMO_PROJECT))}
+    env = {**os.environ, "VERDICT_WAREHOUSE": str(warehouse), **project_environment(load_project(DEMO_PROJECT))}
     result = subprocess.run(
         [str(SQLFLUFF), "lint", *paths, "--format", "json", "--processes", "0", "--nocolor"],
         cwd=root,
@@ -75,8 +86,8 @@ def expected_files(root: Path) -> set[str]:
     return files
 
 
-def test_dbt_sql_has_no_lint_violations() -> None:
-    reports = run_sqlfluff(REPO_ROOT, *LINTED_DIRS)
+def test_dbt_sql_has_no_lint_violations(warehouse: Path) -> None:
+    reports = run_sqlfluff(REPO_ROOT, warehouse, *LINTED_DIRS)
 
     # A file that was skipped (not found in the dbt project, ignored by mistake) must not pass silently.
     linted = {Path(report["filepath"]).as_posix() for report in reports}
@@ -93,13 +104,13 @@ def test_dbt_sql_has_no_lint_violations() -> None:
         pytest.fail(
             f"{total} sqlfluff violation(s) in {len(linted)} files:\n"
             + "\n".join(sections)
-            + "\nMost are fixable with: VERDICT_WAREHOUSE=:memory: .venv/bin/sqlfluff fix "
+            + "\nMost are fixable with: VERDICT_WAREHOUSE=<a simulated warehouse> .venv/bin/sqlfluff fix "
             + " ".join(LINTED_DIRS),
             pytrace=False,
         )
 
 
-def test_linter_reports_an_obvious_violation(tmp_path: Path) -> None:
+def test_linter_reports_an_obvious_violation(tmp_path: Path, warehouse: Path) -> None:
     """The same configuration, on a copy of the project with one badly styled model, reports it."""
     copy = tmp_path / DBT_FOLDER
     shutil.copytree(DBT_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
@@ -113,7 +124,7 @@ def test_linter_reports_an_obvious_violation(tmp_path: Path) -> None:
         f"from {{{{ ref('{upstream}') }}}}\n"
     )
 
-    reports = run_sqlfluff(tmp_path, probe.relative_to(tmp_path).as_posix())
+    reports = run_sqlfluff(tmp_path, warehouse, probe.relative_to(tmp_path).as_posix())
 
     assert [Path(report["filepath"]).name for report in reports] == ["lint_probe.sql"]
     codes = {violation["code"] for violation in reports[0]["violations"]}

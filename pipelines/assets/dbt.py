@@ -28,6 +28,7 @@ from pipelines.registry.catalogue import is_metric_model
 from pipelines.resources import WarehouseResource
 from pipelines.verdict_project import current_project
 
+UNIT_TESTS = "resource_type:unit_test"
 BUILT = ("model", "seed", "snapshot")  # the nodes `dbt build` materialises
 FAILED = ("error", "fail")  # run result statuses of a node that failed (a warning does not)
 TARGET_DIR = verdict_dbt_project.project_dir / verdict_dbt_project.target_path  # where dbt writes its artifacts
@@ -40,6 +41,8 @@ class VerdictTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
             return dbt_resource_props["source_name"]
+        if is_metric_model(dbt_resource_props):
+            return "metrics"
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "dbt"
 
@@ -102,11 +105,11 @@ def dbt_build_args(
     *,
     full_refresh: bool = False,
 ) -> list[str]:
-    """`dbt build` arguments: leave out `exclude`, tell the metric macros which metric models are broken, set how
-    tests follow the models the run selects, and rebuild the incremental models from all raw rows if asked."""
+    """`dbt build` arguments: leave out `exclude` and the unit tests, tell the metric macros which metric models are
+    broken, set how tests follow the models the run selects, and rebuild the incremental models from all raw rows if
+    asked. Unit tests check Verdict's SQL, not the night's data: the test suite runs them (tests/test_dbt_unit_tests.py)."""
     args = ["build", *(["--full-refresh"] if full_refresh else [])]
-    if exclude:
-        args += ["--exclude", " ".join(exclude)]
+    args += ["--exclude", " ".join([*exclude, UNIT_TESTS])]
     if indirect_selection:
         args += ["--indirect-selection", indirect_selection]
     if broken_metrics:  # only then: a var that differs from the parsed manifest's makes dbt parse the project again

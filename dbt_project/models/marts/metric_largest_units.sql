@@ -41,10 +41,11 @@ deviations as (
 ranked as (
     select
         deviations.*,
-        -- the largest deviation; among equal ones the first unit id, so every build names the same unit
+        -- the largest deviation; among equal ones (to 12 digits: sums of doubles differ in their last bits between
+        -- an incremental build and a full refresh) the first unit id, so every build names the same unit
         row_number() over (
             partition by deviations.experiment_id, deviations.metric_id, deviations.variant
-            order by deviations.square_deviation desc, deviations.unit_id asc
+            order by {{ round_significant('deviations.square_deviation', 12) }} desc, deviations.unit_id asc
         ) as deviation_rank
     from deviations
 )

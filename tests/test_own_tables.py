@@ -1,0 +1,195 @@
+"""README, "Analyse your own tables", followed literally: a team's warehouse with its own names in its own schema
+(an assignment log `user_id, test_name, arm, ts` and an events Parquet file), data from 2024, a project folder made
+by `verdict init` in a temporary directory, the real nightly job through the CLI, and every estimate, interval and
+p-value checked against scipy computed directly from the raw rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+pytestmark = pytest.mark.e2e
+
+START, END = dt.date(2024, 3, 1), dt.date(2024, 3, 14)
+USERS = 3000
+
+VERDICT_YML = """\
+name: checkout_team
+warehouse: warehouse/verdict.duckdb
+sources:
+  assignments:
+    table: analytics.assignment_log
+    columns: {unit_id: user_id, experiment_id: test_name, variant: arm, assigned_at: ts}
+  facts:
+    app_events:
+      file: data/app_events.parquet
+"""
+
+PURCHASE_AMOUNT = """\
+-- Money spent per user after exposure.
+select
+    user_id as unit_id,
+    event_ts as measured_at,
+    amount as value
+from {{ source('facts', 'app_events') }}
+where event_name = 'purchase'
+"""
+
+SESSIONS = """\
+-- Sessions per user after exposure.
+select
+    user_id as unit_id,
+    event_ts as measured_at,
+    1 as value
+from {{ source('facts', 'app_events') }}
+where event_name = 'session'
+"""
+
+METRICS_YML = """\
+version: 2
+models:
+  - name: purchase_amount
+    description: Money spent per user after exposure.
+    config: {meta: {metric: {type: mean, aggregation: sum, preferred_direction: increase}}}
+    columns: &measurement_columns
+      - name: unit_id
+        description: The unit measured.
+      - name: measured_at
+        description: When.
+      - name: value
+        description: The amount.
+        data_tests: [measurements_are_readable]
+  - name: sessions
+    description: Sessions per user after exposure.
+    config: {meta: {metric: {type: count, aggregation: count, preferred_direction: increase}}}
+    columns: *measurement_columns
+"""
+
+SPEC = f"""\
+id: checkout_button
+name: A bigger checkout button
+owner: checkout
+unit_type: user
+start_date: {START}
+end_date: {END}
+variants:
+  - {{id: control, weight: 0.5}}
+  - {{id: big_button, weight: 0.5}}
+control: control
+metrics:
+  - {{metric: purchase_amount, role: success, alternative: two_sided, minimum_detectable_effect: 0.05}}
+  - {{metric: sessions, role: success, alternative: two_sided, minimum_detectable_effect: 0.05}}
+alpha: 0.05
+power: 0.8
+sequential: none
+"""
+
+
+def team_warehouse(database: Path, parquet: Path) -> None:
+    """The team's own data: an assignment log in `analytics` (users logged repeatedly) and an events file."""
+    rng = np.random.default_rng(2024)
+    users = [f"user_{i:05d}" for i in range(USERS)]
+    arms = rng.choice(["control", "big_button"], size=USERS)
+    assigned = [dt.datetime(2024, 3, 1) + dt.timedelta(minutes=int(m)) for m in rng.integers(0, 7 * 24 * 60, USERS)]
+    log = pl.DataFrame({"user_id": users, "test_name": "checkout_button", "arm": arms, "ts": assigned})
+    repeats = log.sample(n=USERS // 3, seed=1).with_columns(pl.col("ts") + pl.duration(hours=5))
+    rows = []
+    for user, arm, at in zip(users, arms, assigned):
+        lift = 1.3 if arm == "big_button" else 1.0
+        for _ in range(rng.poisson(3)):
+            rows.append((user, "session", at + dt.timedelta(hours=float(rng.uniform(0, 20 * 24))), 1.0))
+        for _ in range(rng.poisson(0.6)):
+            rows.append((user, "purchase", at + dt.timedelta(hours=float(rng.uniform(0, 20 * 24))),
+                         float(rng.exponential(20.0 * lift))))  # fmt: skip
+    events = pl.DataFrame(rows, schema=["user_id", "event_name", "event_ts", "amount"], orient="row")
+    parquet.parent.mkdir(parents=True)
+    events.write_parquet(parquet)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(database)) as con:
+        con.register("log", pl.concat([log, repeats]).to_arrow())
+        con.execute("create schema analytics; create table analytics.assignment_log as select * from log")
+
+
+def verdict(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+def expected(project: Path, metric: str, event_name: str) -> dict[str, float]:
+    """The fixed-horizon z test (Welch's standard error) of `metric` at the experiment's last day, from the raw rows
+    with scipy."""
+    with duckdb.connect(str(project / "warehouse" / "verdict.duckdb"), read_only=True) as con:
+        per_unit = con.sql(
+            f"""
+            with exposures as (
+                select user_id, min(arm) as arm, min(ts) as exposed_at from analytics.assignment_log group by user_id
+            )
+            select exposures.arm, coalesce(sum(events.amount), 0) as value
+            from exposures
+            left join read_parquet('{project / "data" / "app_events.parquet"}') as events
+                on events.user_id = exposures.user_id and events.event_name = ?
+                and events.event_ts >= exposures.exposed_at and events.event_ts < timestamp '{END + dt.timedelta(days=1)}'
+            group by exposures.user_id, exposures.arm
+            """,
+            params=[event_name],
+        ).pl()
+    control = per_unit.filter(pl.col("arm") == "control")["value"].to_numpy()
+    treatment = per_unit.filter(pl.col("arm") == "big_button")["value"].to_numpy()
+    estimate = treatment.mean() - control.mean()
+    std_error = np.sqrt(stats.tvar(treatment) / len(treatment) + stats.tvar(control) / len(control))
+    half_width = stats.norm.ppf(0.975) * std_error
+    return {
+        "n_control": len(control), "n_treatment": len(treatment), "mean_control": control.mean(),
+        "estimate": estimate, "std_error": std_error, "p_value": 2 * stats.norm.sf(abs(estimate) / std_error),
+        "ci_lower": estimate - half_width, "ci_upper": estimate + half_width, "metric": metric,
+    }  # fmt: skip
+
+
+def test_a_team_project_on_its_own_tables_reaches_a_decision(tmp_path: Path) -> None:
+    project = tmp_path / "checkout_team"
+    env = {**os.environ, "VERDICT_PROJECT": str(project)}
+    env.pop("VERDICT_WAREHOUSE", None)
+    env.pop("DAGSTER_HOME", None)
+    verdict("init", str(project), env=env)
+    (project / "verdict.yml").write_text(VERDICT_YML)
+    for example in (project / "metrics").glob("*"):
+        example.unlink()
+    (project / "experiments" / "example_experiment.yml").unlink()
+    (project / "metrics" / "purchase_amount.sql").write_text(PURCHASE_AMOUNT)
+    (project / "metrics" / "sessions.sql").write_text(SESSIONS)
+    (project / "metrics" / "_metrics.yml").write_text(METRICS_YML)
+    (project / "experiments" / "checkout_button.yml").write_text(SPEC)
+    team_warehouse(project / "warehouse" / "verdict.duckdb", project / "data" / "app_events.parquet")
+
+    ran = verdict("run", env=env)
+    assert "nightly_analysis succeeded" in ran.stdout
+    shown = verdict("results", "--experiment", "checkout_button", env={**env, "COLUMNS": "250"})
+    assert "big_button" in shown.stdout
+
+    with duckdb.connect(str(project / "warehouse" / "verdict.duckdb"), read_only=True) as con:
+        results = con.sql(f"select * from main.experiment_results where as_of_date = '{END}'").pl()
+        [(looks,)] = con.sql("select count(distinct as_of_date) from main.experiment_results").fetchall()
+        [(decision,)] = con.sql(
+            f"select decision from main.experiment_decisions where as_of_date = '{END}'"
+        ).fetchall()
+    assert looks == (END - START).days + 1  # one look a day, from the data's first day (2024) to the end date
+    for metric, event_name in (("purchase_amount", "purchase"), ("sessions", "session")):
+        want = expected(project, metric, event_name)
+        [got] = results.filter(pl.col("metric_id") == metric).to_dicts()
+        assert got["method"] == "z" and got["status"] == "ok"
+        assert (got["n_control"], got["n_treatment"]) == (want["n_control"], want["n_treatment"])
+        for field in ("mean_control", "estimate", "std_error", "ci_lower", "ci_upper", "p_value"):
+            assert got[field] == pytest.approx(want[field], rel=1e-9), (metric, field, got[field], want[field])
+    assert decision == "ship", results.select("metric_id", "estimate", "p_value", "adjusted_p_value", "status")
