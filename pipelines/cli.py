@@ -533,8 +533,12 @@ def _print_plan(plan: pl.DataFrame, title: str, daily_units: float | None) -> No
 
 @app.command()
 def metrics() -> None:
-    """List the metric catalogue: every metric model of the project with its settings."""
+    """List the metric catalogue: every metric model of the project with its settings, and every problem of it at once
+    (exit code 1 when there is one)."""
+    from pipelines.project import metric_problems
+
     manifest = _manifest()
+    problems = metric_problems()
     descriptions = {n["name"]: n.get("description", "") for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     uses: dict[str, list[str]] = {}
     for spec in _specs():
@@ -545,10 +549,16 @@ def metrics() -> None:
         table.add_column(column)
     for name, settings in sorted(metric_catalogue(manifest).items()):
         table.add_row(
-            name, str(settings.get("type", "?")), str(settings.get("aggregation", "default")), _window(settings),
-            _settings(settings), ", ".join(uses.get(name, [])) or "-", descriptions.get(name, ""),
+            name + (" [red](invalid)[/red]" if name in problems else ""), str(settings.get("type", "?")),
+            str(settings.get("aggregation", "default")), _window(settings), _settings(settings),
+            ", ".join(uses.get(name, [])) or "-", descriptions.get(name, ""),
         )  # fmt: skip
     console.print(table)
+    if problems:
+        console.print(f"[red]{len(problems)} invalid metric{'s' if len(problems) > 1 else ''}[/red] (left out of the nightly build, with the experiments that use them):")
+        for problem in problems.values():
+            console.print(f"  - {problem}")
+        raise typer.Exit(1)
 
 
 def _window(settings: dict) -> str:

@@ -41,6 +41,27 @@ def prepare_manifest() -> Path:
     return verdict_dbt_project.manifest_path
 
 
+def metric_problems() -> dict[str, str]:
+    """Metric model -> the problem of its settings, for every invalid metric of the catalogue at once: the metric
+    definitions model compiled (its rows are literals, so DuckDB reads them without a warehouse)."""
+    import os
+    import tempfile
+
+    import duckdb
+
+    with tempfile.TemporaryDirectory() as target:
+        compiled = subprocess.run(
+            [dbt_executable(), "compile", "--quiet", "--select", "int_metric_definitions", "--project-dir",
+             str(DBT_PROJECT_DIR), "--profiles-dir", str(REPO_ROOT), "--target-path", target],
+            capture_output=True, text=True, env={**os.environ, "VERDICT_WAREHOUSE": ":memory:"},
+        )  # fmt: skip
+        if compiled.returncode != 0:
+            raise RuntimeError(f"dbt could not compile the metric catalogue:\n{compiled.stdout[-3000:]}")
+        [compiled] = Path(target).rglob("int_metric_definitions.sql")
+        rows = duckdb.sql(f"select metric_id, problem from ({compiled.read_text()}) where problem is not null").fetchall()
+    return dict(rows)
+
+
 @functools.cache
 def code_version() -> str:
     """The git commit of the code that runs (marked `+changes` when the tree differs from it), or the package

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,19 @@ def test_invalid_metric_settings_fail_with_model_field_and_fix(tmp_path: Path, c
     model = broken.split("measurements_are_readable_")[1].rsplit("_value", 1)[0]
     union = compiled["int_metric_measurements.sql"]
     assert f"cast('{model}' as" not in union and "cast('sessions_per_user' as" in union  # left out, the others read
+
+
+def test_verdict_metrics_shows_every_problem_of_the_catalogue_at_once(tmp_path: Path):
+    project = copy_demo_project(tmp_path / "project")
+    settings = project / "metrics" / "_metrics.yml"
+    text = settings.read_text().replace("type: ratio", "type: rate").replace("winsorize: {upper: 0.99}", "winsorize: {upper: 2}")
+    settings.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "metrics"], capture_output=True, text=True,
+        env={**os.environ, "VERDICT_PROJECT": str(project), "COLUMNS": "300"},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    problems = [line for line in result.stdout.splitlines() if line.startswith("  - metric model ")]
+    invalid = {"clicks_per_session", "crash_rate", "revenue_per_purchase", "revenue_per_user"}  # three ratios, one cap
+    assert {line.split()[3] for line in problems} == invalid
+    assert "4 invalid metrics" in result.stdout
