@@ -411,7 +411,7 @@ def _decision_lines(rows: pl.DataFrame) -> str:
 
 
 def _health_line(rows: pl.DataFrame) -> str:
-    colour = {"pass": "green", "warn": "yellow", "fail": "red"}
+    colour = {"pass": "green", "warn": "yellow", "fail": "red", "not_applicable": "dim"}
     parts = [
         f"{r['check_name']}: [{colour.get(r['status'], 'white')}]{r['status']}[/] ({r['detail']})"
         for r in rows.sort("check_name").iter_rows(named=True)

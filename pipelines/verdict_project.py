@@ -35,6 +35,7 @@ CONFIG_FILE = "verdict.yml"
 METRIC_MODELS_ENV = "VERDICT_METRIC_MODELS"
 EVENT_TYPES_ENV = "VERDICT_EVENT_TYPES"  # the known event types of the events source (stg_events_checked)
 HAS_UNITS_ENV = "VERDICT_HAS_UNITS"  # whether the project maps unit attributes (staging's relationships test)
+TIMED_ASSIGNMENTS_ENV = "VERDICT_TIMED_ASSIGNMENTS"  # whether assignments have times (stg_assignments_checked)
 
 
 class ProjectError(ValueError):
@@ -80,15 +81,22 @@ class SourceTable(BaseModel):
             raise ValueError(f"columns: {unknown} are not columns Verdict reads here; map only {sorted(self.contract)}")
         for column, required in self.contract.items():
             mapped = self.columns.get(column, column if required else None)
-            if required and mapped is None:
+            if required and mapped is None and column not in self.constants():
                 raise ValueError(f"columns.{column} is required: name the source's column that holds it")
             if mapped is not None and not NAME.fullmatch(mapped):
                 raise ValueError(f"columns.{column} is {mapped!r}, not a column name")
         return self
 
+    def constants(self) -> dict[str, str]:
+        """Verdict's columns the config gives one value for, instead of a column."""
+        return {}
+
     def mapped(self) -> dict[str, str | None]:
-        """Verdict's column -> the source's column (None: the source does not have it)."""
-        return {c: self.columns.get(c, c if required else None) for c, required in self.contract.items()}
+        """Verdict's column -> the source's column (None: the source does not have it, or a constant stands in)."""
+        return {
+            c: None if c in self.constants() else self.columns.get(c, c if required else None)
+            for c, required in self.contract.items()
+        }
 
 
 class AssignmentsSource(SourceTable):
@@ -97,6 +105,24 @@ class AssignmentsSource(SourceTable):
     contract: ClassVar[dict[str, bool]] = {
         "experiment_id": True, "unit_id": True, "variant": True, "assigned_at": False, "logged_at": False,
     }  # fmt: skip
+    experiment: str | None = Field(
+        None, description="the experiment id of every row, for a log of one experiment (instead of columns.experiment_id)"
+    )
+
+    @field_validator("experiment")
+    @classmethod
+    def _experiment(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+            raise ValueError(f"is {value!r}: give the experiment's id (the name of its spec file)")
+        return value
+
+    def constants(self) -> dict[str, str]:
+        return {"experiment_id": self.experiment} if self.experiment else {}
+
+    @property
+    def is_timed(self) -> bool:
+        """Whether the log says when each unit was assigned (else every unit is exposed at its experiment's start)."""
+        return self.mapped()["assigned_at"] is not None
 
 
 class UnitsSource(SourceTable):
@@ -233,6 +259,7 @@ def project_environment(project: VerdictProject) -> dict[str, str]:
         METRIC_MODELS_ENV: ",".join(project.metric_models()),
         EVENT_TYPES_ENV: ",".join(events.event_types if events else []),
         HAS_UNITS_ENV: "1" if project.config.sources.units is not None else "0",
+        TIMED_ASSIGNMENTS_ENV: "1" if project.config.sources.assignments.is_timed else "0",
     }
 
 
@@ -300,8 +327,10 @@ def raw_source_sql(project: VerdictProject, name: str) -> str:
     fallback = LOGGED_AT_FALLBACK.get(name)
     if mapped.get("logged_at") is None and fallback and mapped.get(fallback) is not None:
         mapped["logged_at"] = mapped[fallback]
+    constants = source.constants() if source is not None else {}
     columns = ", ".join(
         f"{_quoted(found)} as {column}" if found is not None
+        else f"cast('{constants[column]}' as varchar) as {column}" if column in constants
         else f"cast(null as {COLUMN_TYPES.get(column, 'varchar')}) as {column}"
         for column, found in mapped.items()
     )  # fmt: skip

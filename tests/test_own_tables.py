@@ -1,5 +1,6 @@
 """README, "Analyse your own tables", followed literally: a team's warehouse with its own names in its own schema
-(an assignment log `user_id, test_name, arm, ts` and an events Parquet file), data from 2024, a project folder made
+(an assignment log `user_id, test_name, arm, ts`, a per-user outcome table and an events Parquet file), data from
+2024, a project folder made
 by `verdict init` in a temporary directory, the real nightly job through the CLI, and every estimate, interval and
 p-value checked against scipy computed directly from the raw rows."""
 
@@ -32,6 +33,16 @@ sources:
   facts:
     app_events:
       file: data/app_events.parquet
+    user_outcomes:
+      table: analytics.user_outcomes
+"""
+
+LIFETIME_VALUE = """\
+-- A unit-level metric: one value per user, no time (measured at the user's exposure).
+select
+    user_id as unit_id,
+    lifetime_value as value
+from {{ source('facts', 'user_outcomes') }}
 """
 
 PURCHASE_AMOUNT = """\
@@ -72,6 +83,15 @@ models:
     description: Sessions per user after exposure.
     config: {meta: {metric: {type: count, aggregation: count, preferred_direction: increase}}}
     columns: *measurement_columns
+  - name: lifetime_value
+    description: The user's lifetime value, from the outcome table.
+    config: {meta: {metric: {type: mean, aggregation: sum, preferred_direction: increase}}}
+    columns:
+      - name: unit_id
+        description: The unit measured.
+      - name: value
+        description: Its lifetime value.
+        data_tests: [measurements_are_readable]
 """
 
 SPEC = f"""\
@@ -88,6 +108,7 @@ control: control
 metrics:
   - {{metric: purchase_amount, role: success, alternative: two_sided, minimum_detectable_effect: 0.05}}
   - {{metric: sessions, role: success, alternative: two_sided, minimum_detectable_effect: 0.05}}
+  - {{metric: lifetime_value, role: guardrail, non_inferiority_margin: 0.05}}
 alpha: 0.05
 power: 0.8
 sequential: none
@@ -111,12 +132,15 @@ def team_warehouse(database: Path, parquet: Path) -> None:
             rows.append((user, "purchase", at + dt.timedelta(hours=float(rng.uniform(0, 20 * 24))),
                          float(rng.exponential(20.0 * lift))))  # fmt: skip
     events = pl.DataFrame(rows, schema=["user_id", "event_name", "event_ts", "amount"], orient="row")
+    outcomes = pl.DataFrame({"user_id": users, "lifetime_value": rng.gamma(2.0, 30.0, USERS)})
     parquet.parent.mkdir(parents=True)
     events.write_parquet(parquet)
     database.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(database)) as con:
         con.register("log", pl.concat([log, repeats]).to_arrow())
+        con.register("outcomes", outcomes.to_arrow())
         con.execute("create schema analytics; create table analytics.assignment_log as select * from log")
+        con.execute("create table analytics.user_outcomes as select * from outcomes")
 
 
 def verdict(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -127,9 +151,20 @@ def verdict(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return result
 
 
-def expected(project: Path, metric: str, event_name: str) -> dict[str, float]:
-    """The fixed-horizon z test (Welch's standard error) of `metric` at the experiment's last day, from the raw rows
-    with scipy."""
+def z_test(control: np.ndarray, treatment: np.ndarray) -> dict[str, float]:
+    """The two-sided fixed-horizon z test of the difference in means (Welch's standard error), with scipy."""
+    estimate = treatment.mean() - control.mean()
+    std_error = np.sqrt(stats.tvar(treatment) / len(treatment) + stats.tvar(control) / len(control))
+    half_width = stats.norm.ppf(0.975) * std_error
+    return {
+        "n_control": len(control), "n_treatment": len(treatment), "mean_control": control.mean(),
+        "estimate": estimate, "std_error": std_error, "p_value": 2 * stats.norm.sf(abs(estimate) / std_error),
+        "ci_lower": estimate - half_width, "ci_upper": estimate + half_width,
+    }  # fmt: skip
+
+
+def expected(project: Path, event_name: str) -> dict[str, float]:
+    """The test of an event metric at the experiment's last day, from the raw rows."""
     with duckdb.connect(str(project / "warehouse" / "verdict.duckdb"), read_only=True) as con:
         per_unit = con.sql(
             f"""
@@ -145,16 +180,23 @@ def expected(project: Path, metric: str, event_name: str) -> dict[str, float]:
             """,
             params=[event_name],
         ).pl()
-    control = per_unit.filter(pl.col("arm") == "control")["value"].to_numpy()
-    treatment = per_unit.filter(pl.col("arm") == "big_button")["value"].to_numpy()
-    estimate = treatment.mean() - control.mean()
-    std_error = np.sqrt(stats.tvar(treatment) / len(treatment) + stats.tvar(control) / len(control))
-    half_width = stats.norm.ppf(0.975) * std_error
-    return {
-        "n_control": len(control), "n_treatment": len(treatment), "mean_control": control.mean(),
-        "estimate": estimate, "std_error": std_error, "p_value": 2 * stats.norm.sf(abs(estimate) / std_error),
-        "ci_lower": estimate - half_width, "ci_upper": estimate + half_width, "metric": metric,
-    }  # fmt: skip
+    arms = per_unit.partition_by("arm", as_dict=True)
+    return z_test(arms[("control",)]["value"].to_numpy(), arms[("big_button",)]["value"].to_numpy())
+
+
+def expected_outcome(project: Path) -> dict[str, float]:
+    """The unit-level metric: each exposed user's value from the outcome table, as it stands."""
+    with duckdb.connect(str(project / "warehouse" / "verdict.duckdb"), read_only=True) as con:
+        per_unit = con.sql(
+            """
+            select min(log.arm) as arm, min(outcomes.lifetime_value) as value
+            from analytics.assignment_log as log
+            inner join analytics.user_outcomes as outcomes on log.user_id = outcomes.user_id
+            group by log.user_id
+            """
+        ).pl()
+    arms = per_unit.partition_by("arm", as_dict=True)
+    return z_test(arms[("control",)]["value"].to_numpy(), arms[("big_button",)]["value"].to_numpy())
 
 
 def test_a_team_project_on_its_own_tables_reaches_a_decision(tmp_path: Path) -> None:
@@ -169,6 +211,7 @@ def test_a_team_project_on_its_own_tables_reaches_a_decision(tmp_path: Path) -> 
     (project / "experiments" / "example_experiment.yml").unlink()
     (project / "metrics" / "purchase_amount.sql").write_text(PURCHASE_AMOUNT)
     (project / "metrics" / "sessions.sql").write_text(SESSIONS)
+    (project / "metrics" / "lifetime_value.sql").write_text(LIFETIME_VALUE)
     (project / "metrics" / "_metrics.yml").write_text(METRICS_YML)
     (project / "experiments" / "checkout_button.yml").write_text(SPEC)
     team_warehouse(project / "warehouse" / "verdict.duckdb", project / "data" / "app_events.parquet")
@@ -186,10 +229,106 @@ def test_a_team_project_on_its_own_tables_reaches_a_decision(tmp_path: Path) -> 
         ).fetchall()
     assert looks == (END - START).days + 1  # one look a day, from the data's first day (2024) to the end date
     for metric, event_name in (("purchase_amount", "purchase"), ("sessions", "session")):
-        want = expected(project, metric, event_name)
+        want = expected(project, event_name)
         [got] = results.filter(pl.col("metric_id") == metric).to_dicts()
         assert got["method"] == "z" and got["status"] == "ok"
         assert (got["n_control"], got["n_treatment"]) == (want["n_control"], want["n_treatment"])
         for field in ("mean_control", "estimate", "std_error", "ci_lower", "ci_upper", "p_value"):
             assert got[field] == pytest.approx(want[field], rel=1e-9), (metric, field, got[field], want[field])
+    # the outcome table's metric: its raw difference (a guardrail's test is one-sided against its margin)
+    want = expected_outcome(project)
+    [got] = results.filter(pl.col("metric_id") == "lifetime_value").to_dicts()
+    assert (got["n_control"], got["n_treatment"]) == (want["n_control"], want["n_treatment"])
+    for field in ("mean_control", "unadjusted_estimate", "unadjusted_std_error"):
+        assert got[field] == pytest.approx(want[field.removeprefix("unadjusted_")], rel=1e-9), field
     assert decision == "ship", results.select("metric_id", "estimate", "p_value", "adjusted_p_value", "status")
+
+
+PLAYERS_YML = """\
+name: mobile_games
+sources:
+  assignments:                  # one row per player: the variant, and no time
+    table: games.players
+    experiment: gate_position
+    columns: {unit_id: userid, variant: version}
+  facts:
+    players: {table: games.players}
+"""
+
+PLAYERS_METRICS = {
+    "retained_d7.sql": "select userid as unit_id, cast(retention_7 as integer) as value\n"
+                       "from {{ source('facts', 'players') }}\n",
+    "game_rounds.sql": "select userid as unit_id, sum_gamerounds as value\nfrom {{ source('facts', 'players') }}\n",
+    "_metrics.yml": """\
+version: 2
+models:
+  - name: retained_d7
+    description: Whether the player came back on day 7.
+    config: {meta: {metric: {type: proportion, aggregation: max, preferred_direction: increase}}}
+    columns: [{name: value, description: retained, data_tests: [measurements_are_readable]}]
+  - name: game_rounds
+    description: Rounds played in the first two weeks.
+    config: {meta: {metric: {type: mean, aggregation: sum, preferred_direction: increase}}}
+    columns: [{name: value, description: rounds, data_tests: [measurements_are_readable]}]
+""",
+}  # fmt: skip
+
+PLAYERS_SPEC = """\
+id: gate_position
+name: The first gate at level 40 instead of 30
+owner: games
+unit_type: user
+start_date: 2024-01-01
+end_date: 2024-01-01            # the analysis date: the data has no times
+variants: [{id: gate_30, weight: 0.5}, {id: gate_40, weight: 0.5}]
+control: gate_30
+metrics:
+  - {metric: retained_d7, role: success, alternative: two_sided, minimum_detectable_effect: 0.02}
+  - {metric: game_rounds, role: success, alternative: two_sided, minimum_detectable_effect: 0.02}
+alpha: 0.05
+power: 0.8
+sequential: none
+"""
+
+
+def test_one_row_per_player_without_timestamps(tmp_path: Path) -> None:
+    """A public A/B test as it is published (one row per player: id, variant, rounds played, retained on day 7; no
+    times, no experiment column) analysed as it stands: no invented events, one look at the spec's analysis date."""
+    project = tmp_path / "mobile_games"
+    env = {**os.environ, "VERDICT_PROJECT": str(project)}
+    env.pop("VERDICT_WAREHOUSE", None)
+    env.pop("DAGSTER_HOME", None)
+    verdict("init", str(project), env=env)
+    for example in [*(project / "metrics").glob("*"), *(project / "experiments").glob("*")]:
+        example.unlink()
+    (project / "verdict.yml").write_text(PLAYERS_YML)
+    for name, text in PLAYERS_METRICS.items():
+        (project / "metrics" / name).write_text(text)
+    (project / "experiments" / "gate_position.yml").write_text(PLAYERS_SPEC)
+    rng = np.random.default_rng(30)
+    players = pl.DataFrame({
+        "userid": np.arange(6000), "version": rng.choice(["gate_30", "gate_40"], 6000),
+        "sum_gamerounds": rng.negative_binomial(2, 0.04, 6000), "retention_7": rng.random(6000) < 0.19,
+    })  # fmt: skip
+    (project / "warehouse").mkdir()
+    with duckdb.connect(str(project / "warehouse" / "verdict.duckdb")) as con:
+        con.register("players", players.to_arrow())
+        con.execute("create schema games; create table games.players as select * from players")
+
+    verdict("run", env=env)
+    with duckdb.connect(str(project / "warehouse" / "verdict.duckdb"), read_only=True) as con:
+        results = con.sql("select * from main.experiment_results").pl()
+        health = dict(con.sql("select check_name, status from main.experiment_health").fetchall())
+    assert set(results["as_of_date"]) == {dt.date(2024, 1, 1)}  # one look, at the analysis date
+    assert health["daily_sample_ratio_mismatch"] == health["exposure_traffic"] == "not_applicable"
+    assert health["sample_ratio_mismatch"] == "pass"
+    arms = players.partition_by("version", as_dict=True)
+    for metric, column in (("game_rounds", "sum_gamerounds"), ("retained_d7", "retention_7")):
+        want = z_test(*(arms[(arm,)][column].cast(pl.Float64).to_numpy() for arm in ("gate_30", "gate_40")))
+        [got] = results.filter(pl.col("metric_id") == metric).to_dicts()
+        assert (got["n_control"], got["n_treatment"]) == (want["n_control"], want["n_treatment"])
+        for field in ("mean_control", "estimate"):
+            assert got[field] == pytest.approx(want[field], rel=1e-9), (metric, field)
+        if metric == "game_rounds":  # a proportion's test has its own variance; the mean's is Welch's
+            for field in ("std_error", "ci_lower", "ci_upper", "p_value"):
+                assert got[field] == pytest.approx(want[field], rel=1e-9), (metric, field)

@@ -197,6 +197,17 @@
     {{ return(names | list) }}
 {%- endmacro %}
 
+{% macro has_timestamps(relation) -%}
+    {#- Whether a metric model returns measured_at: a model without it is a unit-level metric, one value per unit
+        taken as measured at the unit's exposure. Read from the built view (metric models are built first); a model
+        not built yet (compiling alone) counts as timed. -#}
+    {%- if not execute or relation is string -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set columns = relation_column_types(relation) | map('first') | map('lower') | list -%}
+    {{ return(not columns or 'measured_at' in columns) }}
+{%- endmacro %}
+
 {% macro metric_definitions_sql() -%}
     {#- One row per metric with its validated settings (null, with the problem, when they are invalid), and whether
         this build left its model out as broken (invalid settings, or a model that failed to build or its test). -#}
@@ -232,7 +243,8 @@
     select
         cast({{ sql_literal(metric.name) }} as {{ dbt.type_string() }}) as metric_id,
         cast(unit_id as {{ dbt.type_string() }}) as unit_id,
-        cast(measured_at as {{ dbt.type_timestamp() }}) as measured_at,
+        {# a unit-level metric (no measured_at: one value per unit, e.g. from an outcome table) is measured at exposure #}
+        cast({{ 'measured_at' if has_timestamps(relation) else 'null' }} as {{ dbt.type_timestamp() }}) as measured_at,
         cast({{ value }} as {{ type_double() }}) as value,
         cast({{ denominator }} as {{ type_double() }}) as denominator,
         {{ value }} is null {% if ratio %}or {{ denominator }} is null{% endif %} or coalesce({{ out_of_range }}, false)

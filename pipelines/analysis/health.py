@@ -258,6 +258,20 @@ def invalid_spec_health(invalid: pl.DataFrame, looks: list[dt.date]) -> pl.DataF
     ).select(HEALTH_COLUMNS).cast(HEALTH_SCHEMA)  # fmt: skip
 
 
+# Checks that read the days units arrive on: without times in the assignment log they cannot be computed.
+DAILY_CHECKS = ("daily_sample_ratio_mismatch", "exposure_traffic")
+NOT_APPLICABLE = "not_applicable"
+
+
+def not_applicable(health: pl.DataFrame, checks: tuple[str, ...], why: str) -> pl.DataFrame:
+    """The rows of `checks` as not applicable, saying why (a status that passes, neither warns nor fails)."""
+    return health.with_columns(
+        status=pl.when(pl.col("check_name").is_in(checks)).then(pl.lit(NOT_APPLICABLE)).otherwise("status"),
+        value=pl.when(pl.col("check_name").is_in(checks)).then(None).otherwise("value"),
+        detail=pl.when(pl.col("check_name").is_in(checks)).then(pl.lit(why)).otherwise("detail"),
+    )
+
+
 def experiment_health(
     counts: pl.DataFrame,
     summary: pl.DataFrame,
@@ -265,9 +279,12 @@ def experiment_health(
     raw_counts: pl.DataFrame,
     broken: pl.DataFrame,
     largest: pl.DataFrame | None = None,
+    *,
+    timed_assignments: bool = True,
 ) -> pl.DataFrame:
     """Every health check row, typed to the table's schema (`broken`: the broken metric models each experiment uses;
-    `largest`: each metric's largest unit at the experiments' latest looks, for `dominant_unit`)."""
+    `largest`: each metric's largest unit at the experiments' latest looks, for `dominant_unit`; without
+    `timed_assignments` the daily checks are not applicable)."""
     days = counts.select("experiment_id", "as_of_date")
     frames = [
         sample_ratio_health(counts), daily_sample_ratio_health(counts), crossover_health(summary, days),
@@ -275,4 +292,8 @@ def experiment_health(
         exposure_traffic_health(counts), quarantine_health(raw_counts, days), spec_health(days),
         *([] if largest is None else [dominant_unit_health(largest)]),
     ]  # fmt: skip
-    return pl.concat([f.cast(HEALTH_SCHEMA) for f in frames]).sort(["experiment_id", "as_of_date", "check_name"])
+    health = pl.concat([f.cast(HEALTH_SCHEMA) for f in frames]).sort(["experiment_id", "as_of_date", "check_name"])
+    if timed_assignments:
+        return health
+    why = "not applicable: the assignment log has no times (every unit is exposed at the experiment's start)"
+    return not_applicable(health, DAILY_CHECKS, why)

@@ -21,7 +21,7 @@ import polars as pl
 from dagster_dbt import get_asset_key_for_model
 
 from pipelines.analysis.decisions import experiment_decisions
-from pipelines.analysis.health import CHECKS, experiment_health, invalid_spec_health
+from pipelines.analysis.health import CHECKS, NOT_APPLICABLE, experiment_health, invalid_spec_health
 from pipelines.analysis.results import SEGMENT_STATS_QUERY, SUFFICIENT_STATS_QUERY, experiment_results, segment_results
 from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.assets.partitions import AS_OF_DATES
@@ -29,6 +29,7 @@ from pipelines.project import code_version
 from pipelines.resources import WarehouseResource
 from pipelines.assets.registry import INVALID_SPECS
 from pipelines.registry.tables import SCHEMA as REGISTRY_SCHEMA
+from pipelines.verdict_project import current_project
 from pipelines.warehouse import LOOK, read_frame, replace_looks, table_exists
 
 RESULTS_SCHEMA = "main"
@@ -259,6 +260,7 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
             raw_counts,
             broken,
             read_frame(con, "select * from marts.metric_largest_units"),
+            timed_assignments=current_project().config.sources.assignments.is_timed,
         ).filter(pl.col("as_of_date").is_between(looks[0], looks[-1]))
         # a held-back experiment gets only its failed metric_models check, one with an invalid spec only its failed
         # experiment_spec check; their other checks stay as they were
@@ -269,7 +271,7 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
     return dg.MaterializeResult(
         metadata={
             "held_back_experiments": held_back(broken),
-            **{f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail")},
+            **{f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail", NOT_APPLICABLE)},
             **{
                 f"raw_rows[{r['source_table']}]": f"{r['raw_rows']} = {r['clean_rows']} clean + {r['quarantined_rows']} quarantined"
                 for r in raw_counts.iter_rows(named=True)
@@ -348,7 +350,7 @@ def experiment_health_checks(experiment_ids: list[str]) -> dg.AssetChecksDefinit
                     continue
                 yield dg.AssetCheckResult(
                     check_name=health_check_name(e, c),
-                    passed=row["status"] == "pass",
+                    passed=row["status"] in ("pass", NOT_APPLICABLE),
                     severity=dg.AssetCheckSeverity.ERROR if row["status"] == "fail" else dg.AssetCheckSeverity.WARN,
                     description=row["detail"],
                     metadata={"experiment_id": e, "as_of_date": str(row["as_of_date"]), "status": row["status"],

@@ -5,7 +5,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_where',
-    incremental_predicates=['measured_at >= cast(' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET') ~ ' as ' ~ dbt.type_timestamp() ~ ')'],
+    incremental_predicates=['(measured_at is null or measured_at >= cast(' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET') ~ ' as ' ~ dbt.type_timestamp() ~ '))'],
 ) }}
 
 -- Every metric model, for dbt to build them first (no list to edit: see macros/metric_catalogue.sql).
@@ -20,5 +20,8 @@ select
     (select max(events.logged_at) from {{ ref('stg_events') }} as events) as logged_through_at
 from measurements
 {% if is_incremental() %}
-    where measurements.measured_at >= cast({{ incremental_scope_start() }} as {{ dbt.type_timestamp() }})
+    -- a unit-level metric's values (no time) are read again by every build
+    where
+        measurements.measured_at is null
+        or measurements.measured_at >= cast({{ incremental_scope_start() }} as {{ dbt.type_timestamp() }})
 {% endif %}

@@ -21,7 +21,8 @@ measurements as (
     where not is_skipped
     {% if is_incremental() %}
         and (
-            measured_at >= cast({{ incremental_scope_start() }} as {{ dbt.type_timestamp() }})
+            measured_at is null
+            or measured_at >= cast({{ incremental_scope_start() }} as {{ dbt.type_timestamp() }})
             or metric_id in (
                 select metric_id from {{ ref('int_metric_definitions') }}
                 where aggregation = 'count_distinct'
@@ -36,7 +37,8 @@ in_window as (
         unit_metrics.unit_id,
         unit_metrics.metric_id,
         unit_metrics.aggregation,
-        measurements.measured_at,
+        -- a unit-level metric's value (no time) counts at the start of the unit's window
+        coalesce(measurements.measured_at, unit_metrics.window_start_at) as measured_at,
         measurements.value,
         measurements.denominator
     from unit_metrics
@@ -44,8 +46,11 @@ in_window as (
         on
             unit_metrics.unit_id = measurements.unit_id
             and unit_metrics.metric_id = measurements.metric_id
-            and measurements.measured_at >= unit_metrics.window_start_at
-            and (unit_metrics.window_end_at is null or measurements.measured_at < unit_metrics.window_end_at)
+            and (
+                measurements.measured_at is null
+                or measurements.measured_at >= unit_metrics.window_start_at
+                and (unit_metrics.window_end_at is null or measurements.measured_at < unit_metrics.window_end_at)
+            )
 ),
 
 counted as (

@@ -10,22 +10,32 @@
 -- the raw timestamps in UTC (macros/utc_timestamp.sql)
 {% set assigned_at_utc = raw_timestamp(source('raw', 'assignments'), 'assigned_at') %}
 {% set logged_at_utc = raw_timestamp(source('raw', 'assignments'), 'logged_at') %}
+-- an assignment log without times (VERDICT_TIMED_ASSIGNMENTS=0): every unit is assigned at its experiment's start
+{% set timed = env_var('VERDICT_TIMED_ASSIGNMENTS', '1') == '1' %}
+{% if not timed %}
+    {% set assigned_at_utc = 'cast(starts.start_date as ' ~ dbt.type_timestamp() ~ ')' %}
+    {% set logged_at_utc = assigned_at_utc %}
+{% endif %}
 
 with source as (
     select * from {{ source('raw', 'assignments') }}
-    {% if is_incremental() %}
+    {% if is_incremental() and timed %}
         where {{ logged_scope_filter(logged_at=logged_at_utc) }}
     {% endif %}
 ),
 
 typed as (
     select
-        cast(experiment_id as {{ dbt.type_string() }}) as experiment_id,
-        cast(unit_id as {{ dbt.type_string() }}) as unit_id,
-        cast(variant as {{ dbt.type_string() }}) as variant,
+        cast(source.experiment_id as {{ dbt.type_string() }}) as experiment_id,
+        cast(source.unit_id as {{ dbt.type_string() }}) as unit_id,
+        cast(source.variant as {{ dbt.type_string() }}) as variant,
         {{ assigned_at_utc }} as assigned_at,
         {{ logged_at_utc }} as logged_at
     from source
+    {% if not timed %}
+        left join {{ ref('stg_experiments') }} as starts
+            on cast(source.experiment_id as {{ dbt.type_string() }}) = starts.experiment_id
+    {% endif %}
 ),
 
 experiments as (
@@ -60,3 +70,7 @@ left join variants
     on
         typed.experiment_id = variants.experiment_id
         and typed.variant = variants.variant
+{% if is_incremental() and not timed %}
+    -- without times the scope is known only once each row has its experiment's start
+    where {{ logged_scope_filter(logged_at='typed.logged_at') }}
+{% endif %}

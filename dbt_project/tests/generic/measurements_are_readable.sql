@@ -1,6 +1,6 @@
 {#- A metric model's rows as int_metric_measurements reads them (metric_measurement_sql): errors with the problem
     when the model's metric settings are invalid, fails for every measurement
-    without a unit or a time, or whose value or denominator is not a finite number (a null one is allowed), and
+    without a unit or (in a model that returns measured_at) a time, or whose value or denominator is not a finite number (a null one is allowed), and
     errors when a column cannot be read as its type. Metric models are views, so a query error shows only when
     every column is read: this filter reads them all, in one scan, so that a broken metric model fails here,
     on its own, rather than in the union of every metric. An incremental build checks the measurements it will
@@ -22,7 +22,7 @@ where
     {{ measurement_test_scope() }}
     and (
         unit_id is null
-        or measured_at is null
+        {% if has_timestamps(model) %}or measured_at is null{% endif %}
         -- x * 0 is 0 for a finite x and NaN for an infinite one (or NaN); null for null, which is allowed
         or not (value * 0 = 0)
         or not (denominator * 0 = 0)
