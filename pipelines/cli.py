@@ -403,7 +403,7 @@ def _results_table(rows: pl.DataFrame) -> Table:
 
 
 def _decision_lines(rows: pl.DataFrame) -> str:
-    colour = {"ship": "green", "abort": "red", "end": "yellow", "continue": "white"}
+    colour = {"ship": "green", "abort": "red", "end": "yellow", "continue": "white", "waiting_for_data": "dim"}
     return "\n".join(
         f"decision  {r['treatment']}: [bold {colour[r['decision']]}]{r['decision'].upper()}[/] ({r['reason']})"
         for r in rows.sort("treatment").iter_rows(named=True)

@@ -259,3 +259,14 @@ def test_a_look_without_new_units_repeats_the_previous_bound():
     bounds = results.sort("as_of_date")["critical_value"].to_list()
     assert math.isfinite(bounds[2]) and bounds[2] == pytest.approx(bounds[1])
     assert decisions_by_day(decisions)[day(2)] == "ship"
+
+
+def test_a_look_before_any_exposure_waits_for_data():
+    """An experiment that has started but has no exposed unit yet is `waiting_for_data`, not continue; its next
+    look, with units, is decided as usual."""
+    rows = metric("m", "success", {0: {"control": (0, 0.0), "treatment": (0, 0.0)},
+                                   1: {"control": (500, BASE), "treatment": (500, BASE)}},
+                  minimum_detectable_effect=0.5)  # fmt: skip
+    _, decisions = nightly(stats_frame(rows, method="none"))
+    by_day = dict(zip(decisions["as_of_date"], decisions["decision"]))
+    assert by_day[day(0)] == "waiting_for_data" and by_day[day(1)] != "waiting_for_data"

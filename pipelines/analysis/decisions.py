@@ -7,6 +7,7 @@ import polars as pl
 from pipelines.stats import decide
 
 LOOK = ["experiment_id", "as_of_date", "treatment"]
+WAITING = "waiting_for_data"
 
 
 def with_every_spec_metric(results: pl.DataFrame, spec_metrics: pl.DataFrame) -> pl.DataFrame:
@@ -39,4 +40,22 @@ def experiment_decisions(
     if spec_metrics is not None:
         results = with_every_spec_metric(results, spec_metrics)
     failed = health.filter(pl.col("status") == "fail").select("experiment_id", "as_of_date", "check_name")
-    return decide(decision_inputs(results), failed)
+    return waiting_for_data(decide(decision_inputs(results), failed), results)
+
+
+def waiting_for_data(decisions: pl.DataFrame, results: pl.DataFrame) -> pl.DataFrame:
+    """A look at which no unit of the comparison is exposed yet waits for data: neither continue nor abort (its
+    health checks have nothing to check)."""
+    units = results.group_by(LOOK).agg(
+        units=(pl.col("n_control").fill_null(0) + pl.col("n_treatment").fill_null(0)).max().fill_null(0)
+    )
+    waiting = pl.col("units").fill_null(0) == 0
+    return (
+        decisions.join(units, on=LOOK, how="left")
+        .with_columns(
+            decision=pl.when(waiting).then(pl.lit(WAITING)).otherwise("decision"),
+            reason=pl.when(waiting).then(pl.lit("no unit exposed yet: the look waits for the first exposures"))
+            .otherwise("reason"),
+        )
+        .drop("units")
+    )
