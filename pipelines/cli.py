@@ -263,6 +263,8 @@ def _refuse_if_locked(path: Path) -> None:
     """Stop with a clear message when another process holds the warehouse file (DuckDB has one writer)."""
     import duckdb
 
+    if not path.exists():  # nobody holds a file that is not there
+        return
     try:
         duckdb.connect(str(path)).close()
     except duckdb.IOException as exc:

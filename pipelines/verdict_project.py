@@ -36,6 +36,7 @@ METRIC_MODELS_ENV = "VERDICT_METRIC_MODELS"
 EVENT_TYPES_ENV = "VERDICT_EVENT_TYPES"  # the known event types of the events source (stg_events_checked)
 HAS_UNITS_ENV = "VERDICT_HAS_UNITS"  # whether the project maps unit attributes (staging's relationships test)
 TIMED_ASSIGNMENTS_ENV = "VERDICT_TIMED_ASSIGNMENTS"  # whether assignments have times (stg_assignments_checked)
+UNIT_DIMENSIONS_ENV = "VERDICT_UNIT_DIMENSIONS"  # the units source's own dimensions (stg_units, int_unit_segments)
 
 
 class ProjectError(ValueError):
@@ -129,6 +130,23 @@ class UnitsSource(SourceTable):
     """Unit attributes: one row per unit, the dimensions results can be broken down by."""
 
     contract: ClassVar[dict[str, bool]] = {"unit_id": True, "country": False, "platform": False, "signup_date": False}
+    dimensions: list[str] = Field(
+        default_factory=list, description="more of the table's columns that experiments can be broken down by"
+    )
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimensions(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not NAME.fullmatch(name) or name.lower() != name:
+                raise ValueError(f"{name!r} is not a lower-case column name")
+            if name in cls.contract or name == "signup_cohort":
+                raise ValueError(f"{name!r} is one of Verdict's unit columns: map it under columns instead")
+        return value
+
+    def mapped(self) -> dict[str, str | None]:
+        """Verdict's unit columns, then the project's own dimensions under their names."""
+        return super().mapped() | {dimension: dimension for dimension in self.dimensions}
 
 
 class EventsSource(SourceTable):
@@ -206,7 +224,7 @@ class VerdictProject:
 
 def _problem(error: dict) -> str:
     field = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    return f"{field}: {error['msg']}"
+    return f"{field}: {error['msg'].removeprefix('Value error, ')}"
 
 
 @functools.cache
@@ -260,6 +278,7 @@ def project_environment(project: VerdictProject) -> dict[str, str]:
         EVENT_TYPES_ENV: ",".join(events.event_types if events else []),
         HAS_UNITS_ENV: "1" if project.config.sources.units is not None else "0",
         TIMED_ASSIGNMENTS_ENV: "1" if project.config.sources.assignments.is_timed else "0",
+        UNIT_DIMENSIONS_ENV: ",".join(project.config.sources.units.dimensions if project.config.sources.units else []),
     }
 
 

@@ -30,6 +30,10 @@ sources:
   assignments:
     table: analytics.assignment_log
     columns: {unit_id: user_id, experiment_id: test_name, variant: arm, assigned_at: ts}
+  units:
+    table: analytics.users
+    columns: {unit_id: user_id}
+    dimensions: [plan]
   facts:
     app_events:
       file: data/app_events.parquet
@@ -109,6 +113,7 @@ metrics:
   - {{metric: purchase_amount, role: success, alternative: two_sided, minimum_detectable_effect: 0.05}}
   - {{metric: sessions, role: success, alternative: two_sided, minimum_detectable_effect: 0.05}}
   - {{metric: lifetime_value, role: guardrail, non_inferiority_margin: 0.05}}
+segments: [plan]
 alpha: 0.05
 power: 0.8
 sequential: none
@@ -141,6 +146,8 @@ def team_warehouse(database: Path, parquet: Path) -> None:
         con.register("outcomes", outcomes.to_arrow())
         con.execute("create schema analytics; create table analytics.assignment_log as select * from log")
         con.execute("create table analytics.user_outcomes as select * from outcomes")
+        con.register("users", pl.DataFrame({"user_id": users, "plan": rng.choice(["free", "pro"], USERS)}).to_arrow())
+        con.execute("create table analytics.users as select * from users")
 
 
 def verdict(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -224,9 +231,13 @@ def test_a_team_project_on_its_own_tables_reaches_a_decision(tmp_path: Path) -> 
     with duckdb.connect(str(project / "warehouse" / "verdict.duckdb"), read_only=True) as con:
         results = con.sql(f"select * from main.experiment_results where as_of_date = '{END}'").pl()
         [(looks,)] = con.sql("select count(distinct as_of_date) from main.experiment_results").fetchall()
+        plans = con.sql(
+            "select distinct segment from main.experiment_segment_results where dimension = 'plan'"
+        ).fetchall()
         [(decision,)] = con.sql(
             f"select decision from main.experiment_decisions where as_of_date = '{END}'"
         ).fetchall()
+    assert sorted(plans) == [("free",), ("pro",)]  # the team's own dimension breaks the results down
     assert looks == (END - START).days + 1  # one look a day, from the data's first day (2024) to the end date
     for metric, event_name in (("purchase_amount", "purchase"), ("sessions", "session")):
         want = expected(project, event_name)

@@ -62,7 +62,9 @@ def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
     directory = Path(config.experiments_dir) if config.experiments_dir else current_project().experiments_dir
     manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
     specs, invalid = read_specs(directory)
-    resolved, unresolved = resolve_each(specs, metric_catalogue(manifest), directory, unit_dimensions(manifest))
+    units = current_project().config.sources.units
+    dimensions = unit_dimensions(manifest, units.dimensions if units is not None else ())
+    resolved, unresolved = resolve_each(specs, metric_catalogue(manifest), directory, dimensions)
     errors = invalid + unresolved
     frames = registry_frames(resolved)
     with warehouse.connect() as con:

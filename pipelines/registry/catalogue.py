@@ -31,10 +31,12 @@ def metric_catalogue(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def unit_dimensions(manifest: Mapping[str, Any]) -> list[str]:
-    """The unit dimensions results can be broken down by: the documented columns of `stg_units` but its id."""
+def unit_dimensions(manifest: Mapping[str, Any], extra: Sequence[str] = ()) -> list[str]:
+    """The unit dimensions results can be broken down by: the documented columns of `stg_units` but its id, and the
+    project's own (`extra`: the units source's dimensions)."""
     [units] = [n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["name"] == "stg_units"]
-    return [column for column in units["columns"] if column != "unit_id"]
+    documented = [column for column in units["columns"] if column != "unit_id"]
+    return documented + [column for column in extra if column not in documented]
 
 
 def _unknown(name: str, catalogue: Catalogue) -> str:

@@ -1,11 +1,15 @@
 -- The segment of each analysed unit in each unit dimension its experiment is broken down by: the dimension's
 -- `segment_top_values` most common values among the experiment's units keep their name, the rest are '(other)'
--- (a missing value is 'unknown'). The dimensions are the documented columns of stg_units.
+-- (a missing value is 'unknown'). The dimensions are the documented columns of stg_units and the project's own
+-- (VERDICT_UNIT_DIMENSIONS: the units source's `dimensions` in verdict.yml).
 -- depends_on: {{ ref('stg_units') }}
 {% set dimensions = [] %}
 {% if execute %}
     {% set units = graph.nodes['model.' ~ project_name ~ '.stg_units'] %}
     {% for column in units.columns if column != 'unit_id' %}
+        {% do dimensions.append(column) %}
+    {% endfor %}
+    {% for column in env_var('VERDICT_UNIT_DIMENSIONS', '').split(',') if column and column not in dimensions %}
         {% do dimensions.append(column) %}
     {% endfor %}
 {% endif %}
