@@ -68,6 +68,16 @@ def test_cli_unknown_experiment_fails_clearly(nightly_run):
     database, _ = nightly_run
     result = CliRunner().invoke(app, ["plan", "--experiment", "nope"], env={"VERDICT_WAREHOUSE": str(database)})
     assert result.exit_code == 2 and "no experiment 'nope'" in result.output
+    assert "its experiments: aa_homepage_copy, checkout_redesign, onboarding_flow, playlist_recs" in result.output
+    shown = CliRunner().invoke(app, ["results", "--experiment", "nope"], env={"VERDICT_WAREHOUSE": str(database)})
+    assert shown.exit_code == 1 and "the experiments with results are aa_homepage_copy, checkout_redesign" in shown.output
+
+
+def test_planning_an_experiment_before_any_run_says_what_to_do(tmp_path):
+    """Not a traceback: the warehouse has no sufficient statistics yet."""
+    result = CliRunner().invoke(app, ["plan", "--experiment", "playlist_recs"], env={"VERDICT_WAREHOUSE": str(tmp_path / "none.duckdb")})
+    assert result.exit_code == 1
+    assert "no data for 'playlist_recs'" in result.output and "run `verdict run` first" in result.output
 
 
 @pytest.mark.parametrize("method", ["group_sequential", "confidence_sequence"])
