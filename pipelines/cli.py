@@ -123,7 +123,7 @@ FULL_REFRESH_HELP = "Rebuild the incremental dbt models from all raw rows (other
 
 @app.command()
 def run(
-    date: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The as-of date of one look (default: every look from the first experiment's start to yesterday).")] = None,
+    date: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The as-of date of one look (default: every look from the first experiment's start to yesterday, or to the last end date when every experiment has ended).")] = None,
     log_level: Annotated[str, typer.Option(help="Dagster console log level (debug, info, warning, error).")] = "warning",
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help=FULL_REFRESH_HELP)] = False,
 ) -> None:
@@ -132,8 +132,17 @@ def run(
     if date is not None:
         _run_job(date.date(), date.date(), log_level, full_refresh)
     else:
-        last = _last_as_of_date()
+        last = _last_look(current_project().experiments_dir)
         _run_job(min(_first_as_of_date(), last), last, log_level, full_refresh)
+
+
+def _last_look(directory: Path) -> dt.date:
+    """The last look worth running: yesterday, or the last end date when every valid experiment has ended."""
+    specs, _ = read_specs(directory)
+    ends = [s.end_date for s in specs]
+    if not ends or None in ends:
+        return _last_as_of_date()
+    return min(max(ends), _last_as_of_date())
 
 
 def _has_tables(path: Path, schema: str, *tables: str) -> bool:
