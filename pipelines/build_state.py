@@ -98,6 +98,16 @@ RAW_LOGGED_AT = {"TIMESTAMP": "logged_at"}
 CONVERTED_LOGGED_AT = "timezone('UTC', try_cast(logged_at as timestamptz))"
 
 
+def unit_level_metrics(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The metrics the last build read without times (unit-level: one value per unit). Their values can change at
+    any time (a day-7 retention filled in a week later), and an incremental build recomputes only recent days, so
+    a build after one reads everything again."""
+    if not table_exists(con, "intermediate", "int_metric_measurements"):
+        return []
+    query = "select distinct metric_id from intermediate.int_metric_measurements where measured_at is null order by 1"
+    return [row[0] for row in con.execute(query).fetchall()]
+
+
 def backdated_rows(con: duckdb.DuckDBPyConnection, project: VerdictProject) -> dict[str, int]:
     """Raw rows an incremental build would never read, per raw source: rows that reached the warehouse after the last
     build with a logged_at before its scope (they would be neither clean nor quarantined)."""

@@ -254,6 +254,18 @@ def test_a_team_project_on_its_own_tables_reaches_a_decision(tmp_path: Path) -> 
         assert got[field] == pytest.approx(want[field.removeprefix("unadjusted_")], rel=1e-9), field
     assert decision == "ship", results.select("metric_id", "estimate", "p_value", "adjusted_p_value", "status")
 
+    # an outcome table is filled in later (a lifetime value revised, for users exposed weeks ago): the next night
+    # reads every unit-level value again, whatever the incremental scope
+    with duckdb.connect(str(project / "warehouse" / "verdict.duckdb")) as con:
+        con.execute("update analytics.user_outcomes set lifetime_value = lifetime_value * 3 where user_id < 'user_01000'")
+    verdict("run", "--date", str(END), env=env)
+    want = expected_outcome(project)
+    with duckdb.connect(str(project / "warehouse" / "verdict.duckdb"), read_only=True) as con:
+        [(revised,)] = con.sql(
+            f"select mean_control from main.experiment_results where metric_id = 'lifetime_value' and as_of_date = '{END}'"
+        ).fetchall()
+    assert revised == pytest.approx(want["mean_control"], rel=1e-9)
+
 
 PLAYERS_YML = """\
 name: mobile_games

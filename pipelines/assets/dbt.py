@@ -22,7 +22,9 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from pydantic import Field
 
 from pipelines.sources import source_problems
-from pipelines.build_state import Build, backdated_rows, fingerprint, needs_full_refresh, record_build
+from pipelines.build_state import (
+    Build, backdated_rows, fingerprint, needs_full_refresh, record_build, unit_level_metrics,
+)  # fmt: skip
 from pipelines.project import verdict_dbt_project
 from pipelines.registry.catalogue import is_metric_model
 from pipelines.resources import WarehouseResource
@@ -209,7 +211,10 @@ def verdict_dbt_models(
             raise dg.Failure(description="\n".join(problems), metadata={"source_problems": len(problems)})
         current = fingerprint(con, verdict_dbt_project.project_dir)
         backdated = backdated_rows(con, current_project())
-        full_refresh = config.full_refresh or needs_full_refresh(con, current) or bool(backdated)
+        unit_level = unit_level_metrics(con)
+        full_refresh = config.full_refresh or needs_full_refresh(con, current) or bool(backdated) or bool(unit_level)
+    if unit_level:
+        context.log.info(f"unit-level metrics ({', '.join(unit_level)}): a full refresh reads their values again")
     if backdated:
         context.log.warning(
             "raw rows logged before the last build's scope arrived since ("
