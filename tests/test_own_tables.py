@@ -234,10 +234,12 @@ def test_a_team_project_on_its_own_tables_reaches_a_decision(tmp_path: Path) -> 
         plans = con.sql(
             "select distinct segment from main.experiment_segment_results where dimension = 'plan'"
         ).fetchall()
+        dimensions = con.sql("select distinct dimension from main.experiment_segment_results").fetchall()
         [(decision,)] = con.sql(
             f"select decision from main.experiment_decisions where as_of_date = '{END}'"
         ).fetchall()
     assert sorted(plans) == [("free",), ("pro",)]  # the team's own dimension breaks the results down
+    assert dimensions == [("plan",)]  # and only it: the units table has no country or platform
     assert looks == (END - START).days + 1  # one look a day, from the data's first day (2024) to the end date
     for metric, event_name in (("purchase_amount", "purchase"), ("sessions", "session")):
         want = expected(project, event_name)

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from pipelines.project import verdict_dbt_project
-from pipelines.registry.spec import SpecError, read_specs
+from pipelines.registry.spec import DEFAULT_SEGMENTS, SpecError, read_specs
 from pipelines.registry.catalogue import metric_catalogue, resolve_each, unit_dimensions
 from pipelines.registry.tables import SCHEMA, registry_frames
 from pipelines.resources import WarehouseResource
@@ -66,7 +66,8 @@ def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
     dimensions = unit_dimensions(manifest, units.dimensions if units is not None else ())
     resolved, unresolved = resolve_each(specs, metric_catalogue(manifest), directory, dimensions)
     errors = invalid + unresolved
-    frames = registry_frames(resolved)
+    have = units.mapped() if units is not None else {}
+    frames = registry_frames(resolved, [d for d in DEFAULT_SEGMENTS if have.get(d) is not None])
     with warehouse.connect() as con:
         for table, frame in frames.items():
             replace_table(con, SCHEMA, table, frame)

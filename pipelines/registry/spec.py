@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
@@ -203,10 +204,10 @@ class ExperimentSpec(Strict):
         """Units at which the confidence sequence is tightest: as set, else the planned units, else 5,000 (gbstats)."""
         return float(self.sequential_tuning or self.planned_units or DEFAULT_SEQUENTIAL_TUNING)
 
-    @property
-    def segment_dimensions(self) -> list[str]:
-        """The unit dimensions the results are broken down by: the defaults, then the spec's own."""
-        return list(dict.fromkeys([*DEFAULT_SEGMENTS, *self.segments]))
+    def segment_dimensions(self, defaults: Sequence[str] = DEFAULT_SEGMENTS) -> list[str]:
+        """The unit dimensions the results are broken down by: the defaults (those the project's units have), then
+        the spec's own."""
+        return list(dict.fromkeys([*defaults, *self.segments]))
 
     @property
     def treatments(self) -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from pipelines.registry.spec import ExperimentSpec
+from pipelines.registry.spec import DEFAULT_SEGMENTS, ExperimentSpec
 
 SCHEMA = "registry"
 
@@ -83,19 +83,21 @@ def metrics_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
     )
 
 
-def segments_frame(specs: Sequence[ExperimentSpec]) -> pl.DataFrame:
+def segments_frame(specs: Sequence[ExperimentSpec], defaults: Sequence[str] = DEFAULT_SEGMENTS) -> pl.DataFrame:
     """One row per experiment and unit dimension its results are broken down by."""
     return pl.DataFrame(
-        [{"experiment_id": s.id, "dimension": d} for s in specs for d in s.segment_dimensions],
+        [{"experiment_id": s.id, "dimension": d} for s in specs for d in s.segment_dimensions(defaults)],
         schema={"experiment_id": pl.String, "dimension": pl.String},
     )
 
 
-def registry_frames(specs: Sequence[ExperimentSpec]) -> dict[str, pl.DataFrame]:
-    """Every registry table by name."""
+def registry_frames(
+    specs: Sequence[ExperimentSpec], default_segments: Sequence[str] = DEFAULT_SEGMENTS
+) -> dict[str, pl.DataFrame]:
+    """Every registry table by name (`default_segments`: the default breakdowns the project's units have)."""
     return {
         "experiments": experiments_frame(specs),
         "experiment_variants": variants_frame(specs),
         "experiment_metrics": metrics_frame(specs),
-        "experiment_segments": segments_frame(specs),
+        "experiment_segments": segments_frame(specs, default_segments),
     }
