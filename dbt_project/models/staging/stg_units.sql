@@ -4,9 +4,9 @@ select
     country,
     platform,
     signup_date,
-    cast({{ dbt.date_trunc('year', 'signup_date') }} as date) as signup_cohort
-    {%- for dimension in env_var('VERDICT_UNIT_DIMENSIONS', '').split(',') | reject('equalto', '') %},
-        {{ dimension }}
+    {%- for dimension in env_var('VERDICT_UNIT_DIMENSIONS', '').split(',') | reject('equalto', '') %}
+        {{ dimension }},
     {%- endfor %}
+    cast({{ dbt.date_trunc('year', 'signup_date') }} as date) as signup_cohort
 from {{ ref('stg_units_checked') }}
 where quarantine_reason is null

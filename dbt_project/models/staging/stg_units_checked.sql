@@ -8,10 +8,10 @@ with typed as (
         cast(unit_id as {{ dbt.type_string() }}) as unit_id,
         coalesce(cast(country as {{ dbt.type_string() }}), 'unknown') as country,
         coalesce(cast(platform as {{ dbt.type_string() }}), 'unknown') as platform,
-        try_cast(signup_date as date) as signup_date
-        {%- for dimension in dimensions %},
-            cast({{ dimension }} as {{ dbt.type_string() }}) as {{ dimension }}
+        {%- for dimension in dimensions %}
+            cast({{ dimension }} as {{ dbt.type_string() }}) as {{ dimension }},
         {%- endfor %}
+        try_cast(signup_date as date) as signup_date
     from {{ source('raw', 'units') }}
 ),
 
