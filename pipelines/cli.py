@@ -637,6 +637,43 @@ def bench_build(
     console.print(table)
 
 
+@bench_app.command("nightly")
+def bench_nightly(
+    units: Annotated[int, typer.Option(help="Simulated users.")] = 10_000_000,
+    experiments: Annotated[int, typer.Option(help="Generated experiments.")] = 20,
+    metrics: Annotated[int, typer.Option(help="Metrics of the demo's catalogue to use (at most 10).", min=1, max=10)] = 10,
+    activity: Annotated[float, typer.Option(help="Scale of each user's daily activity (1.0: the demo's, ~50 events per user a month).")] = 0.2,
+    traffic: Annotated[float, typer.Option(help="Share of the users each experiment enrols.", min=0.0, max=1.0)] = 0.1,
+    memory_limit: Annotated[str | None, typer.Option(help="DuckDB's memory limit per process (default $VERDICT_DUCKDB_MEMORY_LIMIT or 4GB).")] = None,
+    workdir: Annotated[Path | None, typer.Option(file_okay=False, help="Keep the project and warehouse here (default: a temporary folder).")] = None,
+) -> None:
+    """Time a night at scale: the floor (one look in one DuckDB query from the raw tables), the full nightly DAG on 30
+    days, the night that adds a new day, the engine on every comparison, and the peak memory; ends with one JSON line."""
+    import json
+    import tempfile
+
+    from pipelines.benchmark import bench_nightly as run_bench
+
+    with tempfile.TemporaryDirectory() as scratch:
+        figures = run_bench(workdir or Path(scratch), units=units, experiments=experiments, metrics=metrics,
+                            activity=activity, traffic=traffic, memory_limit=memory_limit)  # fmt: skip
+    table = Table(title=f"verdict bench nightly: {units:,} users, {figures['events']:,} events, {experiments} experiments, {metrics} metrics")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for step, key in (("simulate the warehouse", "generate_s"), ("floor: one look in one query", "bare_s"),
+                      ("full nightly DAG (30 days)", "full_s"), ("night of one new day", "incremental_s"),
+                      ("statistics engine, all comparisons", "stats_s")):  # fmt: skip
+        table.add_row(step, f"{figures[key]:.1f}")
+    console.print(table)
+    for run in ("full_models", "incremental_models"):
+        console.print(f"slowest dbt nodes, {run.split('_')[0]} run: " + ", ".join(f"{m} {s:.1f} s" for m, s in figures[run].items()))
+    console.print(
+        f"full / floor {figures['full_over_bare']:.2f} (target <= 2), new day / full {figures['incremental_over_full']:.2f}"
+        f" (target <= 0.2), peak memory {figures['peak_rss_gib']:.2f} GiB (target <= 8)"
+    )
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}))
+
+
 @validate_app.command("aa")
 def validate_aa(
     runs: Annotated[int, typer.Option(help="Simulated experiments per scenario and design.")] = 2000,

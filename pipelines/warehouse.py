@@ -14,6 +14,10 @@ from pipelines.registry.spec import IDENTIFIER
 from pipelines.verdict_project import current_project
 
 WAREHOUSE_ENV = "VERDICT_WAREHOUSE"
+# The memory DuckDB may use in each process that opens the warehouse (dbt's profile reads the same variable); past it,
+# DuckDB spills to a temporary folder beside the file. Leaves room on a machine that runs dbt, Dagster and Python.
+DUCKDB_MEMORY_ENV = "VERDICT_DUCKDB_MEMORY_LIMIT"
+DEFAULT_DUCKDB_MEMORY = "4GB"
 
 
 def warehouse_path() -> Path:
@@ -27,7 +31,13 @@ def export_warehouse_path() -> Path:
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     os.environ[WAREHOUSE_ENV] = str(path)
+    os.environ.setdefault(DUCKDB_MEMORY_ENV, DEFAULT_DUCKDB_MEMORY)
     return path
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory limit per process: $VERDICT_DUCKDB_MEMORY_LIMIT, else the default."""
+    return os.environ.get(DUCKDB_MEMORY_ENV) or DEFAULT_DUCKDB_MEMORY
 
 
 def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -35,7 +45,7 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
     target = path or warehouse_path()
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(target), read_only=read_only)
+    con = duckdb.connect(str(target), read_only=read_only, config={"memory_limit": duckdb_memory_limit()})
     con.execute("set TimeZone = 'UTC'")
     return con
 

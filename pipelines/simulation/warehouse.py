@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,12 @@ import duckdb
 from pipelines.build_state import forget_build
 from pipelines.registry.spec import ExperimentSpec
 from pipelines.simulation import scenario as sc
+from pipelines.warehouse import duckdb_memory_limit
 
 CHUNK_UNITS = 400_000
 DAY_SECONDS = 86_400
 FUTURE_YEARS = 73  # an impossible timestamp: the event year plus this (2099 for 2026)
+Plants = Callable[[str], sc.Plant]  # an experiment id's planted story
 
 TABLES: dict[str, str] = {
     "units": "unit_id VARCHAR, country VARCHAR, platform VARCHAR, signup_date DATE",
@@ -117,12 +120,14 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE TABLE raw.{name} ({columns})")
 
 
-def create_design_tables(con: duckdb.DuckDBPyConnection, experiments: list[ExperimentSpec], window: Window) -> None:
+def create_design_tables(
+    con: duckdb.DuckDBPyConnection, experiments: list[ExperimentSpec], window: Window, plants: Plants
+) -> None:
     """Experiments `_x` (window in day indices, traffic) and their variants `_xv` (split, multipliers, loss)."""
     x_rows, xv_rows = [], []
     last_day = window.days - 1
     for e, spec in enumerate(experiments):
-        plant = sc.plant_for(spec.id)
+        plant = plants(spec.id)
         start = max(0, window.day_of(spec.start_date))
         stop = min(last_day, window.day_of(spec.end_date) if spec.end_date else last_day)
         t_stop = window.t0 + (stop + 1) * DAY_SECONDS
@@ -205,8 +210,9 @@ def _case_map(column: str, values: dict[str, float]) -> str:
     return f"(CASE {column} {arms} ELSE 1.0 END)"
 
 
-def generate_activity(con: duckdb.DuckDBPyConnection) -> None:
-    """Active unit-days `_ud`: number of sessions, first session time and gap between sessions (epoch seconds)."""
+def generate_activity(con: duckdb.DuckDBPyConnection, activity: float = 1.0) -> None:
+    """Active unit-days `_ud`: number of sessions, first session time and gap between sessions (epoch seconds).
+    `activity` scales every unit's daily probability of being active (so the events per unit)."""
     extra = sc.EXTRA_SESSION_P
     con.execute(
         f"""
@@ -216,7 +222,7 @@ def generate_activity(con: duckdb.DuckDBPyConnection) -> None:
                d.t_day + 21600 + floor(rnd(22, u.idx, d.day, 0) * 28800)::BIGINT AS t0,
                3600 + floor(rnd(23, u.idx, d.day, 0) * 5400)::BIGINT AS gap
         FROM _u u CROSS JOIN _d d
-        WHERE rnd(20, u.idx, d.day, 0) < least(0.98, u.p_act * d.f)
+        WHERE rnd(20, u.idx, d.day, 0) < least(0.98, u.p_act * d.f * {float(activity)!r})
         """
     )
 
@@ -455,12 +461,13 @@ def write_truth(
     con: duckdb.DuckDBPyConnection,
     experiments: list[ExperimentSpec],
     at_least_once: dict[str, dict[tuple[int, int], int]],
+    plants: Plants = sc.plant_for,
 ) -> None:
     """One truth row per experiment x variant x metric of its spec (see `scenario` for how effects map), given the
     `conversion_sums` of each metric in `AT_LEAST_ONCE`."""
     rows = []
     for e, spec in enumerate(experiments):
-        plant = sc.plant_for(spec.id)
+        plant = plants(spec.id)
         control = next(v for v, variant in enumerate(spec.variants) if variant.id == spec.control)
         for v, variant in enumerate(spec.variants):
             effects = {
@@ -495,30 +502,33 @@ def build(
     seed: int,
     end_date: dt.date,
     history_days: int,
+    activity: float = 1.0,
+    plants: Plants = sc.plant_for,
 ) -> dict[str, int]:
-    """Write the raw schema of a synthetic warehouse into `database`; return row counts per table."""
+    """Write the raw schema of a synthetic warehouse into `database`; return row counts per table. `activity` scales
+    how often units are active; `plants` gives each experiment's planted story (default: the demo's scenario)."""
     if units < 1 or history_days < 0:
         raise ValueError("need at least one unit and a non-negative history")
     window = Window(first_day=end_date - dt.timedelta(days=history_days), days=history_days + 1)
-    con = duckdb.connect(str(database))
+    con = duckdb.connect(str(database), config={"memory_limit": duckdb_memory_limit()})
     try:
         con.execute("SET preserve_insertion_order = false")
         create_macros(con, seed)
         create_raw_tables(con)
-        create_design_tables(con, experiments, window)
+        create_design_tables(con, experiments, window, plants)
         effect_exps = [
             e for e, spec in enumerate(experiments)
-            if (p := sc.plant_for(spec.id)).minutes or p.purchase_rate or p.upgrade_rate
+            if (p := plants(spec.id)).minutes or p.purchase_rate or p.upgrade_rate
         ]
         planted_exps = {
-            metric: [e for e, spec in enumerate(experiments) if getattr(sc.plant_for(spec.id), rate)]
+            metric: [e for e, spec in enumerate(experiments) if getattr(plants(spec.id), rate)]
             for metric, (rate, _, _) in AT_LEAST_ONCE.items()
         }
         unknown = unknown_experiment_id(experiments)
         sums: dict[str, dict[tuple[int, int], int]] = {metric: {} for metric in AT_LEAST_ONCE}
         for lo in range(0, units, CHUNK_UNITS):
             generate_units(con, lo, min(units, lo + CHUNK_UNITS), window, width=max(8, len(str(units - 1))))
-            generate_activity(con)
+            generate_activity(con, activity)
             generate_exposures(con, effect_exps)
             generate_sessions(con, effect_exps)
             generate_events(con, window)
@@ -526,7 +536,7 @@ def build(
             for metric, (_, probability, multiplier) in AT_LEAST_ONCE.items():
                 for key, total in conversion_sums(con, planted_exps[metric], probability, multiplier).items():
                     sums[metric][key] = sums[metric].get(key, 0) + total
-        write_truth(con, experiments, sums)
+        write_truth(con, experiments, sums, plants)
         forget_build(con)  # the raw tables were rewritten: incremental models start again
         for table in ("_s", "_uw", "_ue", "_ud", "_u", "_d", "_xv", "_x"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
