@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import special
+from scipy import optimize, special
 
 from pipelines.stats.bounded_minimize import minimize_bounded
 
@@ -381,11 +381,10 @@ def group_sequential_inflation(alpha: float, power: float, spending: str, rho: f
     fractions = np.arange(1, looks + 1) / looks
     bounds = boundaries(fractions, alpha, Spending(spending, rho) if spending == "power" else Spending(spending))
     fixed = float(special.ndtri(1 - alpha / 2) + special.ndtri(power))
-    lo, hi = fixed, 2.0 * fixed + 2.0
-    for _ in range(50):  # bisection: the crossing probability increases with the drift
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if _upper_crossing(bounds, fractions, mid) < power else (lo, mid)
-    return (0.5 * (lo + hi) / fixed) ** 2
+    # the crossing probability increases with the drift: below `power` at the fixed design's drift, above at the upper end
+    drift = optimize.brentq(lambda d: _upper_crossing(bounds, fractions, d) - power, fixed, 2.0 * fixed + 2.0,
+                            xtol=1e-13, rtol=4 * np.finfo(float).eps)  # fmt: skip
+    return (drift / fixed) ** 2
 
 
 def confidence_sequence_sample_size(
