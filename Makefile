@@ -9,7 +9,7 @@ UI_PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-slow ui install prepare clean
+.PHONY: demo test test-slow ui bench install prepare clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test-slow: prepare
 ## ui: the Dagster UI on http://$(UI_HOST):$(UI_PORT) (default 127.0.0.1:3000) with a persistent home in .dagster_home/
 ui: prepare $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev --host $(UI_HOST) --port $(UI_PORT) -m pipelines.definitions
+
+## bench: a night at scale (10M users, ~100M events, 20 experiments, 10 metrics); BENCH_ARGS="--units 1000000" for less
+bench: prepare
+	$(BIN)/verdict bench nightly $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) warehouse $(DAGSTER_HOME) demo/.verdict

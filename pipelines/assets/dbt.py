@@ -31,6 +31,7 @@ from pipelines.resources import WarehouseResource
 from pipelines.verdict_project import current_project
 
 UNIT_TESTS = "resource_type:unit_test"
+INVARIANT_TESTS = "tag:invariant"  # tests of Verdict's own SQL on its large tables (dbt_project.yml)
 BUILT = ("model", "seed", "snapshot")  # the nodes `dbt build` materialises
 FAILED = ("error", "fail")  # run result statuses of a node that failed (a warning does not)
 TARGET_DIR = verdict_dbt_project.project_dir / verdict_dbt_project.target_path  # where dbt writes its artifacts
@@ -107,11 +108,12 @@ def dbt_build_args(
     *,
     full_refresh: bool = False,
 ) -> list[str]:
-    """`dbt build` arguments: leave out `exclude` and the unit tests, tell the metric macros which metric models are
-    broken, set how tests follow the models the run selects, and rebuild the incremental models from all raw rows if
-    asked. Unit tests check Verdict's SQL, not the night's data: the test suite runs them (tests/test_dbt_unit_tests.py)."""
+    """`dbt build` arguments: leave out `exclude`, the unit tests and the invariant tests, tell the metric macros which
+    metric models are broken, set how tests follow the models the run selects, and rebuild the incremental models from
+    all raw rows if asked. Unit tests and the invariant tests check Verdict's SQL, not the night's data: the test suite runs them
+    (tests/test_dbt_unit_tests.py)."""
     args = ["build", *(["--full-refresh"] if full_refresh else [])]
-    args += ["--exclude", " ".join([*exclude, UNIT_TESTS])]
+    args += ["--exclude", " ".join([*exclude, UNIT_TESTS, INVARIANT_TESTS])]
     if indirect_selection:
         args += ["--indirect-selection", indirect_selection]
     if broken_metrics:  # only then: a var that differs from the parsed manifest's makes dbt parse the project again
