@@ -276,9 +276,10 @@ def floor_sql(specs: Sequence, settings: dict[str, dict], as_of: dt.date, lookba
     """One DuckDB query from the raw tables to one look's sufficient statistics per experiment x metric x variant:
     first exposures (crossovers out), every metric's measurements from one scan of the events, each unit's windowed
     or cumulative value up to the as-of date and its pre-exposure covariate, winsorization caps, and the sums the
-    statistics need. The floor under the nightly DAG's cost: no data checks, one look, no history."""
+    statistics need, for the experiments running on the as-of date. The floor under the nightly DAG's cost: no data
+    checks, one look, no history."""
     uses = []
-    for spec in specs:
+    for spec in (s for s in specs if s.start_date <= as_of and (s.end_date is None or s.end_date >= as_of)):
         for use in spec.metrics:
             s = settings[use.metric]
             aggregation = s.get("aggregation", "max" if s["type"] in ("proportion", "retention") else "sum")
