@@ -68,9 +68,11 @@ def test_the_two_builds_leave_out_each_other(parsed: dict):
     assert "fqn:verdict.conversion" in selection(parsed, first)
     assert "fqn:verdict.intermediate.int_metric_measurements" in selection(parsed, everything - first)
     assert not set(selection(parsed, first)) & set(selection(parsed, everything - first))
-    assert dbt_build_args(["fqn:a.b", "fqn:a.c"]) == ["build", "--exclude", "fqn:a.b fqn:a.c resource_type:unit_test"]
+    assert dbt_build_args(["fqn:a.b", "fqn:a.c"]) == [
+        "build", "--exclude", "fqn:a.b fqn:a.c resource_type:unit_test tag:invariant",
+    ]  # fmt: skip
     assert dbt_build_args(["fqn:a.b"], ["revenue_per_purchase", "clicks_per_session"], "buildable") == [
-        "build", "--exclude", "fqn:a.b resource_type:unit_test", "--indirect-selection", "buildable",
+        "build", "--exclude", "fqn:a.b resource_type:unit_test tag:invariant", "--indirect-selection", "buildable",
         "--vars", '{"broken_metrics": ["clicks_per_session", "revenue_per_purchase"]}',
     ]  # fmt: skip
 
