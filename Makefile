@@ -34,7 +34,7 @@ demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 test: prepare
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## test-slow: the slow end-to-end runs (two launches on one instance, a killed run, broken metric models)
+## test-slow: the end-to-end runs of two minutes or more (two launches, a killed run, broken metric models, own tables, ...)
 test-slow: prepare
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 

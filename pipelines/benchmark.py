@@ -425,14 +425,29 @@ def run_night(project: Path, as_of: dt.date, *, full_refresh: bool = False) -> f
     return time.perf_counter() - started
 
 
-def slowest_models(project: Path, top: int = 8) -> dict[str, float]:
-    """The slowest dbt nodes of the project's latest dbt build (its run_results.json), seconds each."""
-    results = sorted((project / ".verdict").rglob("run_results.json"), key=lambda p: p.stat().st_mtime)
-    if not results:
-        return {}
-    nodes = json.loads(results[-1].read_text())["results"]
-    times = {r["unique_id"].split(".", 2)[-1]: round(r["execution_time"], 2) for r in nodes}
+def latest_run_results(project: Path) -> dict:
+    """The dbt results of the project's latest night: its dbt builds' run_results.json (target directories named
+    `<asset>-<run id>-<invocation>`) merged, their wall times summed."""
+    files = sorted((project / ".verdict").rglob("run_results.json"), key=lambda p: p.stat().st_mtime)
+    run = files[-1].parent.name.split("-")[1] if files else None
+    builds = [json.loads(f.read_text()) for f in files if f.parent.name.split("-")[1:2] == [run]]
+    return {"results": [r for b in builds for r in b["results"]], "elapsed_time": sum(b["elapsed_time"] for b in builds)}
+
+
+def slowest_models(run_results: dict, top: int = 8) -> dict[str, float]:
+    """The slowest dbt nodes of a build, seconds each."""
+    times = {r["unique_id"].split(".", 2)[-1]: round(r["execution_time"], 2) for r in run_results["results"]}
     return dict(sorted(times.items(), key=lambda item: -item[1])[:top])
+
+
+def build_breakdown(run_results: dict) -> dict[str, float]:
+    """Where a night's dbt time went: the wall time of its builds, and the summed seconds of its models and of its
+    tests (two threads: the sums can exceed the wall time)."""
+    def seconds(kind: str) -> float:
+        return round(sum(r["execution_time"] for r in run_results["results"] if r["unique_id"].startswith(kind)), 2)
+
+    return {"dbt_s": round(run_results["elapsed_time"], 2), "models_s": seconds("model."),
+            "tests_s": seconds("test.") + seconds("unit_test.")}  # fmt: skip
 
 
 def bench_nightly(
@@ -469,11 +484,13 @@ def bench_nightly(
             floor = con.execute(floor_sql(specs, metric_settings(project), history_end)).fetchall()
             figures.update(bare_s=time.perf_counter() - started, floor_rows=len(floor))
         figures["full_s"] = run_night(project, history_end, full_refresh=True)
-        figures["full_models"] = slowest_models(project)
+        built = latest_run_results(project)
+        figures.update(full_models=slowest_models(built), full_build=build_breakdown(built))
         with connect(database) as con:
             arrive(con, [BENCH_END])
         figures["incremental_s"] = run_night(project, BENCH_END)
-        figures["incremental_models"] = slowest_models(project)
+        built = latest_run_results(project)
+        figures.update(incremental_models=slowest_models(built), incremental_build=build_breakdown(built))
         with connect(database, read_only=True) as con:
             stats = read_frame(con, SUFFICIENT_STATS_QUERY)
         started = time.perf_counter()

@@ -25,7 +25,7 @@ from pipelines.verdict_project import DEMO_EXPERIMENTS
 from pipelines.registry.spec import load_specs
 from pipelines.warehouse import read_frame
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # two minutes or more
 
 TABLES = ("experiment_results", "experiment_health", "experiment_decisions")
 FIRST, LAST = dt.date(2026, 11, 1), dt.date(2026, 11, 21)

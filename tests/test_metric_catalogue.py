@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -47,39 +48,57 @@ def compile_metrics(project: Path, tmp_path: Path) -> subprocess.CompletedProces
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (("type: mean", "type: average"), "field 'meta.metric.type' is average. Set it to one of: mean, count, proportion"),
-        (("aggregation: max", "aggregation: median"), "field 'meta.metric.aggregation' is median"),
-        (("type: ratio", "type: ratio\n          window_days: -3"), "field 'meta.metric.window_days' is -3"),
-        (("type: mean\n          aggregation: sum\n          winsorize", "type: ratio\n          aggregation: sum\n          winsorize"),
-         "field 'columns' has no 'denominator'"),
-        (("window_offset_days: 7\n          window_days: 1", "window_offset_days: 7"), "field 'meta.metric.window_offset_days' needs a window"),
-        (("type: retention", "type: threshold"), "field 'meta.metric.threshold' is missing"),
-        (("winsorize: {upper: 0.99}", "winsorize: {upper: 1.5}"), "field 'meta.metric.winsorize.upper' is 1.5"),
-        (("type: proportion\n          aggregation: max\n          preferred_direction: increase\n          minimum",
-          "type: proportion\n          aggregation: max\n          preferred_direction: up\n          minimum"),
-         "field 'meta.metric.preferred_direction' is up. Set increase or decrease"),
-    ],
-)
-def test_invalid_metric_settings_fail_with_model_field_and_fix(tmp_path: Path, change, message):
+INVALID_SETTINGS = [  # (text in _metrics.yml, its replacement), the message
+    (("type: mean", "type: average"), "field 'meta.metric.type' is average. Set it to one of: mean, count, proportion"),
+    (("aggregation: max", "aggregation: median"), "field 'meta.metric.aggregation' is median"),
+    (("type: ratio", "type: ratio\n          window_days: -3"), "field 'meta.metric.window_days' is -3"),
+    (("type: mean\n          aggregation: sum\n          winsorize", "type: ratio\n          aggregation: sum\n          winsorize"),
+     "field 'columns' has no 'denominator'"),
+    (("window_offset_days: 7\n          window_days: 1", "window_offset_days: 7"), "field 'meta.metric.window_offset_days' needs a window"),
+    (("type: retention", "type: threshold"), "field 'meta.metric.threshold' is missing"),
+    (("winsorize: {upper: 0.99}", "winsorize: {upper: 1.5}"), "field 'meta.metric.winsorize.upper' is 1.5"),
+    (("type: proportion\n          aggregation: max\n          preferred_direction: increase\n          minimum",
+      "type: proportion\n          aggregation: max\n          preferred_direction: up\n          minimum"),
+     "field 'meta.metric.preferred_direction' is up. Set increase or decrease"),
+]
+
+
+@pytest.fixture(scope="module")
+def invalid_compiles(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, subprocess.CompletedProcess]]:
+    """For each invalid setting, a demo project with it and dbt's compile of that project, two at a time."""
+
+    def compile_with(change: tuple[str, str]) -> tuple[Path, subprocess.CompletedProcess]:
+        root = tmp_path_factory.mktemp("invalid")
+        project = copy_demo_project(root / "project")
+        settings = project / "metrics" / "_metrics.yml"
+        old, new = change
+        assert old in settings.read_text()
+        settings.write_text(settings.read_text().replace(old, new, 1))
+        return root, compile_metrics(project, root)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(compile_with, [change for change, _ in INVALID_SETTINGS]))
+
+
+@pytest.mark.parametrize("case", range(len(INVALID_SETTINGS)), ids=[m for _, m in INVALID_SETTINGS])
+def test_invalid_metric_settings_fail_with_model_field_and_fix(invalid_compiles, case: int):
     """The metric's own readability test fails naming model, field and fix; the catalogue and the union of the
     measurements still compile (without that metric), so only the experiments that use it are held back."""
-    project = copy_demo_project(tmp_path / "project")
-    settings = project / "metrics" / "_metrics.yml"
-    old, new = change
-    assert old in settings.read_text()
-    settings.write_text(settings.read_text().replace(old, new, 1))
-    result = compile_metrics(project, tmp_path)
+    _, message = INVALID_SETTINGS[case]
+    tmp_path, result = invalid_compiles[case]
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "metric model " in output and "(metrics/" in output
     assert message in output
     compiled = {p.name: p.read_text() for p in (tmp_path / "target").rglob("*.sql")}
     assert "int_metric_definitions.sql" in compiled and "int_metric_measurements.sql" in compiled
-    [broken] = [line for line in output.splitlines() if "Compilation Error in test measurements_are_readable" in line]
-    model = broken.split("measurements_are_readable_")[1].rsplit("_value", 1)[0]
+    broken = {
+        line.split("measurements_are_readable_")[1].rsplit("_value", 1)[0]
+        for line in output.splitlines()
+        if "Compilation Error in test measurements_are_readable" in line
+    }  # dbt may repeat a failing node in its summary
+    assert len(broken) == 1, output
+    [model] = broken
     union = compiled["int_metric_measurements.sql"]
     assert f"cast('{model}' as" not in union and "cast('sessions_per_user' as" in union  # left out, the others read
 

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import copy_demo_project
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # two minutes or more
 
 # Streams logged with more than 120 minutes are treated as broken: their value is null.
 MODEL = """\

@@ -21,7 +21,7 @@ from pipelines.verdict_project import DEMO_EXPERIMENTS
 from pipelines.registry.spec import load_specs
 from pipelines.warehouse import read_frame
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # two minutes or more
 
 LOOK = dt.date(2026, 11, 21)
 COMPARED = ["metric_id", "treatment", "n_control", "n_treatment", "estimate", "std_error", "p_value", "status"]

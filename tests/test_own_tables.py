@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # two minutes or more
 
 START, END = dt.date(2024, 3, 1), dt.date(2024, 3, 14)
 USERS = 3000
