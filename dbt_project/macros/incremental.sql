@@ -82,3 +82,18 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+{#- How the incremental models are materialised: incrementally where the engine can delete a range of a table's rows
+    (DuckDB and the SQL warehouses); on Spark, whose Parquet tables cannot, as tables rebuilt whole each night (a
+    full refresh gives the same tables, so the rows are those of an incremental build). -#}
+{% macro incremental_materialization() -%}
+    {{ return(adapter.dispatch('incremental_materialization', 'verdict')()) }}
+{%- endmacro %}
+
+{% macro default__incremental_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__incremental_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}

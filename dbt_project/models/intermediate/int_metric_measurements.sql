@@ -3,7 +3,7 @@
 -- Incremental: a run recomputes the measurements from its scope start (see macros/incremental.sql) on, so a metric
 -- model's measurement must not be dated before the event it comes from.
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='replace_where',
     incremental_predicates=['(measured_at is null or measured_at >= cast(' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET') ~ ' as ' ~ dbt.type_timestamp() ~ '))'],
 ) }}

@@ -23,7 +23,7 @@
 -- its entry day's measurements, and its later changes of the square are (new - old)(new + old - 2 shift);
 -- square_abs_change bounds the rounding they leave in the sums.
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='replace_where',
     incremental_predicates=[
         '(change_date >= ' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET') ~ ' or is_winsorized)'

@@ -4,7 +4,7 @@
 -- Incremental: a run recomputes the days from its scope start (see macros/incremental.sql) on; a count_distinct
 -- metric looks at the whole window to know which values are new on those days.
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='replace_where',
     incremental_predicates=['measured_date >= ' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET')],
     post_hook="{{ delete_crossover_units() }}",

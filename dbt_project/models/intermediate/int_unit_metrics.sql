@@ -10,7 +10,7 @@
 -- Incremental: a run recomputes the units exposed from its scope start (see macros/incremental.sql) on: an earlier
 -- unit's exposure and pre-exposure measurements can no longer change. Units that became crossovers are dropped.
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='replace_where',
     incremental_predicates=[
         'exposed_at >= cast(' ~ incremental_scope_start('DBT_INCREMENTAL_TARGET') ~ ' as ' ~ dbt.type_timestamp() ~ ')'

@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=incremental_materialization(),
     incremental_strategy='replace_where',
     incremental_predicates=[logged_scope_filter('DBT_INCREMENTAL_TARGET')],
 ) }}
