@@ -9,7 +9,7 @@ UI_PORT ?= 3000
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test test-slow ui bench install prepare clean
+.PHONY: demo test test-slow ui bench install install-spark prepare clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,15 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+# Spark for tests/test_spark.py and `verdict spark`: the spark extra, and a Java 17 runtime when the machine has none.
+SPARK_INSTALLED := $(VENV)/.installed-spark
+$(SPARK_INSTALLED): $(INSTALLED)
+	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless)
+	$(BIN)/python -m pip install --quiet -e ".[test,spark]"
+	touch $(SPARK_INSTALLED)
+
+install-spark: $(SPARK_INSTALLED)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -34,8 +43,8 @@ demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 test: prepare
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## test-slow: the end-to-end runs of two minutes or more (two launches, a killed run, broken metric models, own tables, ...)
-test-slow: prepare
+## test-slow: the end-to-end runs of two minutes or more (two launches, a killed run, broken metric models, own tables, Spark, ...)
+test-slow: prepare $(SPARK_INSTALLED)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 ## ui: the Dagster UI on http://$(UI_HOST):$(UI_PORT) (default 127.0.0.1:3000) with a persistent home in .dagster_home/

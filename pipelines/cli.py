@@ -18,7 +18,7 @@ from rich.table import Table
 from pipelines.registry.catalogue import metric_catalogue, resolve_specs
 from pipelines.registry.spec import SequentialMethod, SpecError, load_specs, read_specs
 from pipelines.verdict_project import CONFIG_FILE, PROJECT_ENV, ProjectError, current_project, export_project
-from pipelines.warehouse import connect, export_warehouse_path, read_frame
+from pipelines.warehouse import connect, export_warehouse_path, read_frame, warehouse_path
 
 # an unexpected error prints its traceback without local variables: rendering a run's frames took minutes
 app = typer.Typer(
@@ -582,6 +582,64 @@ def _settings(settings: dict) -> str:
     """The other settings of a metric as key=value (winsorization, threshold, nulls, defaults)."""
     shown = {k: v for k, v in settings.items() if k not in ("type", "aggregation", "window_days", "window_offset_days")}
     return ", ".join(f"{k}={v}" for k, v in shown.items()) or "-"
+
+
+RAW_TABLES = ("assignments", "units", "events")
+
+
+@app.command()
+def spark(
+    raw_from_warehouse: Annotated[bool, typer.Option(
+        "--raw-from-warehouse",
+        help="First copy the raw tables from the project's DuckDB warehouse to Spark (the demo's simulated rows).",
+    )] = False,
+) -> None:
+    """Build the project's dbt models on Apache Spark (profiles.yml target `spark`) and compute every look's results
+    from Spark's sufficient statistics (Spark table main.experiment_results)."""
+    try:
+        from pipelines import spark as on_spark
+    except ImportError as exc:
+        console.print(f"[red]Spark is not installed ({exc.name})[/red]: pip install -e '.[spark]' (and a Java 17 runtime)")
+        raise typer.Exit(2) from None
+    from pipelines.assets.registry import registry_tables
+    from pipelines.project import prepare_manifest
+
+    project = current_project()
+    prepare_manifest()  # the metric catalogue the specs resolve against
+    warehouse, database = on_spark.spark_warehouse(), warehouse_path()
+    started = time.perf_counter()
+    console.print(f"Spark ({os.environ.get(on_spark.SPARK_MASTER_ENV, 'local[2]')}), tables in {warehouse}")
+    session = on_spark.spark_session(warehouse)
+    if raw_from_warehouse:
+        if not _has_tables(database, "raw", *RAW_TABLES):
+            console.print(f"[red]no raw tables in {database}[/red]: run `verdict simulate` first")
+            raise typer.Exit(2)
+        copied = on_spark.copy_from_duckdb(database, session)
+        console.print("raw rows copied from DuckDB: " + ", ".join(f"{t} {n:,}" for t, n in copied.items()))
+    missing = [t for t in RAW_TABLES if not session.catalog.tableExists(f"{on_spark.RAW_SCHEMA}.{t}")]
+    if missing:
+        console.print(
+            f"[red]Spark has no table {', '.join(on_spark.RAW_SCHEMA + '.' + t for t in missing)}[/red]: create them "
+            "under Verdict's column names (README: Run on Spark), or copy the DuckDB warehouse's with --raw-from-warehouse"
+        )  # fmt: skip
+        raise typer.Exit(2)
+    _, errors, frames = registry_tables(project.experiments_dir)
+    for error in errors:
+        console.print(f"[yellow]left out of the run:[/yellow] {error}")
+    on_spark.write_registry(session, frames)
+    console.print(f"registry written: {frames['experiments'].height} experiments; dbt build on Spark ...")
+    failed = on_spark.build_models(project)
+    if failed:
+        for node in failed:
+            console.print(f"[red]{node['status']}[/red] {node['name']}: {node['message']}")
+        raise typer.Exit(1)
+    results = on_spark.spark_results(session)
+    on_spark.write_table(session, results, on_spark.RESULTS_TABLE)
+    looks = results.select("experiment_id", "as_of_date").unique()
+    console.print(
+        f"{on_spark.RESULTS_TABLE}: {results.height:,} rows, {looks['experiment_id'].n_unique()} experiments, "
+        f"{looks.height} looks, in {time.perf_counter() - started:.0f} s"
+    )
 
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from pipelines.project import verdict_dbt_project
-from pipelines.registry.spec import DEFAULT_SEGMENTS, SpecError, read_specs
+from pipelines.registry.spec import DEFAULT_SEGMENTS, ExperimentSpec, SpecError, read_specs
 from pipelines.registry.catalogue import metric_catalogue, resolve_each, unit_dimensions
 from pipelines.registry.tables import SCHEMA, registry_frames
 from pipelines.resources import WarehouseResource
@@ -37,6 +37,20 @@ def invalid_specs_frame(errors: list[SpecError]) -> pl.DataFrame:
     )
 
 
+def registry_tables(directory: Path) -> tuple[list[ExperimentSpec], list[SpecError], dict[str, pl.DataFrame]]:
+    """The valid specs of `directory` resolved against the metric catalogue, the errors of the others, and the
+    registry tables (with the default breakdowns the project's units map) and the invalid specs, by table name."""
+    manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
+    specs, invalid = read_specs(directory)
+    units = current_project().config.sources.units
+    dimensions = unit_dimensions(manifest, units.dimensions if units is not None else ())
+    resolved, unresolved = resolve_each(specs, metric_catalogue(manifest), directory, dimensions)
+    errors = invalid + unresolved
+    have = units.mapped() if units is not None else {}
+    frames = registry_frames(resolved, [d for d in DEFAULT_SEGMENTS if have.get(d) is not None])
+    return resolved, errors, {**frames, INVALID_SPECS: invalid_specs_frame(errors)}
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -60,18 +74,10 @@ def experiment_registry(config: RegistryConfig, warehouse: WarehouseResource):
     """Validate every spec and replace the registry tables with the valid ones. An invalid spec (file, field and fix)
     leaves only its own experiment out of the analysis and fails the `experiment_specs_are_valid` check."""
     directory = Path(config.experiments_dir) if config.experiments_dir else current_project().experiments_dir
-    manifest = json.loads(verdict_dbt_project.manifest_path.read_text())
-    specs, invalid = read_specs(directory)
-    units = current_project().config.sources.units
-    dimensions = unit_dimensions(manifest, units.dimensions if units is not None else ())
-    resolved, unresolved = resolve_each(specs, metric_catalogue(manifest), directory, dimensions)
-    errors = invalid + unresolved
-    have = units.mapped() if units is not None else {}
-    frames = registry_frames(resolved, [d for d in DEFAULT_SEGMENTS if have.get(d) is not None])
+    resolved, errors, frames = registry_tables(directory)
     with warehouse.connect() as con:
         for table, frame in frames.items():
             replace_table(con, SCHEMA, table, frame)
-        replace_table(con, SCHEMA, INVALID_SPECS, invalid_specs_frame(errors))
     for table in REGISTRY_TABLES:
         yield dg.MaterializeResult(
             asset_key=dg.AssetKey([SCHEMA, table]),
