@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.reports import read_report_frames, write_reports
 from pipelines.reports.outcomes import program_view, with_report_columns
-from pipelines.warehouse import read_frame
+from pipelines.warehouse import connect, read_frame
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ SCRIPT_SOURCES = re.compile(r"<script[^>]*\ssrc=[\"']?([^\"' >]+)", re.IGNORECAS
 @pytest.fixture(scope="module")
 def con(nightly_run) -> duckdb.DuckDBPyConnection:
     database, _ = nightly_run
-    connection = duckdb.connect(str(database), read_only=True)
+    connection = connect(database, read_only=True)  # the configuration the CLI opens it with, in the same process
     yield connection
     connection.close()
 
