@@ -80,7 +80,8 @@ def effect_figure(rows: pl.DataFrame) -> go.Figure:
     figure.update_layout(
         **LAYOUT, barmode="overlay", height=90 + 34 * rows.height, title="Relative effect (%) and its interval",
         xaxis={"range": [low, high], "ticksuffix": "%", "zeroline": False},
-        yaxis={"autorange": "reversed", "type": "category"}, legend={"orientation": "h", "y": -0.15},
+        yaxis={"autorange": "reversed", "type": "category", "categoryorder": "array", "categoryarray": drawn["label"]},
+        legend={"orientation": "h", "y": -0.15},
     )  # fmt: skip
     return figure
 
@@ -158,7 +159,8 @@ def progress_figure(progress: pl.DataFrame) -> go.Figure:
     )  # fmt: skip
     figure.update_layout(
         **LAYOUT, height=100 + 34 * drawn.height, title="Sample size: units so far and units needed",
-        yaxis={"autorange": "reversed", "type": "category"}, legend={"orientation": "h", "y": -0.2},
+        yaxis={"autorange": "reversed", "type": "category", "categoryorder": "array", "categoryarray": drawn["label"]},
+        legend={"orientation": "h", "y": -0.2},
     )  # fmt: skip
     return figure
 
