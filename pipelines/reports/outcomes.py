@@ -115,12 +115,12 @@ def spotlight(decisions: pl.DataFrame) -> pl.DataFrame:
 
 
 def first_decisions(decisions: pl.DataFrame, experiments: pl.DataFrame) -> pl.DataFrame:
-    """Per experiment and treatment: the first look that recommended ship, abort or end, and the days from the
-    experiment's start to it (none when it has not reached one)."""
-    decided = decisions.filter(pl.col("decision").is_in(DECIDED))
-    first = decided.group_by("experiment_id", "treatment").agg(decided_on=pl.col("as_of_date").min())
-    return first.join(experiments.select("experiment_id", "start_date"), on="experiment_id", how="left").with_columns(
-        days_to_decision=(pl.col("decided_on") - pl.col("start_date")).dt.total_days() + 1
+    """Per experiment and treatment whose latest recommendation is ship, abort or end: the look since which it has
+    held (a recommendation that flipped back to continue in between counts from its return) and the days from the
+    experiment's start to that look."""
+    decided = spotlight(decisions).filter(pl.col("decision").is_in(DECIDED))
+    return decided.join(experiments.select("experiment_id", "start_date"), on="experiment_id", how="left").with_columns(
+        decided_on=pl.col("since"), days_to_decision=(pl.col("since") - pl.col("start_date")).dt.total_days() + 1
     )
 
 
