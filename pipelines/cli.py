@@ -368,6 +368,33 @@ def results(
         console.print()
 
 
+@app.command()
+def report(
+    experiment: Annotated[str | None, typer.Argument(help="Write this experiment's report only (and the index).")] = None,
+) -> None:
+    """Write the HTML reports: one page per experiment and the index with the program view, into reports/ (or
+    $VERDICT_REPORTS_DIR), with the plotly.js they share; they open with no network."""
+    from pipelines.reports import NoResultsError, UnknownExperimentError, read_report_frames, reports_dir, write_reports
+
+    path = export_warehouse_path()
+    if not path.exists():
+        console.print(f"[red]no warehouse at {path}[/red]: run `verdict simulate` and `verdict run` first")
+        raise typer.Exit(1)
+    try:
+        with connect(path, read_only=True) as con:
+            frames = read_report_frames(con)
+        written = write_reports(frames, reports_dir(), experiment)
+    except NoResultsError as exc:
+        console.print(f"[red]no results to report in {path}[/red] ({exc}): run `verdict run` first")
+        raise typer.Exit(1) from None
+    except UnknownExperimentError as exc:
+        known = ", ".join(exc.known) or "none yet"
+        console.print(f"[red]no results for experiment {exc.experiment_id!r}[/red]; the experiments with results are: {known}")
+        raise typer.Exit(2) from None
+    for page in written:
+        print(page)
+
+
 def _fmt_pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1%}"
 
