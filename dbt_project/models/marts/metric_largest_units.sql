@@ -1,32 +1,20 @@
 -- The unit with the largest share of each metric's spread, per experiment x metric x variant at each experiment's
 -- latest as-of date: a unit whose value alone makes most of the sum of squared deviations (an outlier, a bot, a
 -- broken log) decides the test by itself. For means and a ratio's numerator; proportions are bounded.
-with last_dates as (
-    select distinct
-        experiment_id,
-        last_date as as_of_date
-    from {{ ref('int_experiment_days') }}
-),
-
-unit_values as (
+with unit_values as (
     select
-        changes.experiment_id,
-        changes.metric_id,
-        changes.variant,
-        changes.unit_id,
-        last_dates.as_of_date,
-        sum(changes.value_change) as unit_value
-    from {{ ref('int_unit_metric_changes') }} as changes
-    inner join last_dates
-        on
-            changes.experiment_id = last_dates.experiment_id
-            and changes.change_date <= last_dates.as_of_date
+        totals.experiment_id,
+        totals.metric_id,
+        totals.variant,
+        totals.unit_id,
+        totals.as_of_date,
+        totals.value_total as unit_value
+    from {{ ref('int_unit_metric_totals') }} as totals
     inner join {{ ref('int_experiment_metrics') }} as experiment_metrics
         on
-            changes.experiment_id = experiment_metrics.experiment_id
-            and changes.metric_id = experiment_metrics.metric_id
+            totals.experiment_id = experiment_metrics.experiment_id
+            and totals.metric_id = experiment_metrics.metric_id
     where experiment_metrics.analysis_type != 'proportion'
-    group by changes.experiment_id, changes.metric_id, changes.variant, changes.unit_id, last_dates.as_of_date
 ),
 
 deviations as (
