@@ -229,16 +229,20 @@ def _run_job(start: dt.date, end: dt.date, log_level: str, full_refresh: bool = 
     looks = str(start) if start == end else f"{start} to {end}"
     console.print(f"running nightly_analysis for {looks} (registry, dbt build, statistics, health checks) ...")
     started = time.perf_counter()
-    result = build_defs().resolve_job_def("nightly_analysis").execute_in_process(
+    result, log_path = _execute(
+        build_defs().resolve_job_def("nightly_analysis"),
+        log_level,
         instance=instance,
         raise_on_error=False,
         run_config={
-            "loggers": {"console": {"config": {"log_level": log_level.upper()}}},
+            "loggers": {"console": {"config": {"log_level": log_level.upper()}}, "progress": {}},
             "ops": {"verdict_dbt_models": {"config": {"full_refresh": full_refresh}}},
         },
         tags=partition_range_tags(start, end),
     )
     elapsed = time.perf_counter() - started
+    if log_path is not None:
+        console.print(f"dbt's and the job's log: {log_path}")
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
@@ -249,12 +253,69 @@ def _run_job(start: dt.date, end: dt.date, log_level: str, full_refresh: bool = 
         console.print(f"[red]nightly_analysis failed[/red] (run {result.run_id})")
         raise typer.Exit(1)
     console.print(_run_summary(result, elapsed))
+    console.print(_looks_line(start, end))
     skipped = _skipped_looks(result)
     if skipped:
         console.print(f"[yellow]looks not recomputed[/yellow] (what earlier runs wrote is kept):\n{skipped}")
     for check in _failed_checks(result):
         if check.severity.value == "ERROR" and check.description:
             console.print(f"[red]{check.check_name}:[/red] {check.description}")
+
+
+def _execute(job, log_level: str, **kwargs):
+    """Run the job in process; return its result and the log file. At log level info or debug every log line is
+    printed as it comes (no file); otherwise dbt's log and the job's go to a file beside the warehouse, and the
+    terminal shows a progress bar of the job's steps."""
+    import contextlib
+    import logging
+    import uuid
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipelines.progress import PROGRESS_LOGGER, StepProgress
+
+    if log_level.lower() in ("debug", "info"):
+        return job.execute_in_process(**kwargs), None
+    run_id = str(uuid.uuid4())
+    log_path = export_warehouse_path().parent / "logs" / f"nightly_analysis-{run_id[:8]}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    terminal = Console(file=sys.stdout, width=console.width)  # the terminal, before stdout goes to the log
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("[dim]{task.fields[step]}"))  # fmt: skip
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    with Progress(*columns, console=terminal, transient=True) as progress, log_path.open("w") as log:
+        handler = StepProgress(progress, progress.add_task("nightly_analysis steps", total=len(job.graph.nodes), step=""))
+        logger.addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(log):
+                result = job.execute_in_process(run_id=run_id, **kwargs)
+        finally:
+            logger.removeHandler(handler)
+    return result, log_path
+
+
+def _looks_line(start: dt.date, end: dt.date) -> str:
+    """Which looks the run computed, and why the last one is where the data end (not the last date asked for)."""
+    from pipelines.assets.analysis import data_watermark
+    from pipelines.warehouse import table_exists
+
+    with connect(export_warehouse_path(), read_only=True) as con:
+        if not table_exists(con, "main", "experiment_results"):
+            return f"no look from {start} to {end} has results yet"
+        [(looks, first, last)] = con.execute(
+            "select count(distinct as_of_date), min(as_of_date), max(as_of_date) from main.experiment_results"
+            " where as_of_date between ? and ?", [start, end],
+        ).fetchall()  # fmt: skip
+        watermark = data_watermark(con)
+    if not looks:
+        return f"no look from {start} to {end} has data yet (the data run to {watermark})"
+    line = f"looks computed: {looks}, {first} to {last}"
+    if last < end:
+        line += (
+            f"; the data run to {watermark} (the latest measurement or assignment), so the looks after it, to {end}, "
+            "wait for their data and the results are as of " + str(last)
+        )
+    return line
 
 
 def _skipped_looks(result) -> str | None:
@@ -319,52 +380,50 @@ def _run_summary(result, elapsed: float) -> str:
     return line + (f"; [red]failed checks: {', '.join(failed)}[/red]" if failed else "")
 
 
-@app.command()
-def results(
-    experiment: Annotated[str | None, typer.Option(help="Show one experiment only.")] = None,
-) -> None:
-    """Print the latest look of every experiment: effects, intervals, p-values, health and decisions."""
+def _report_frames():
+    """The results, decisions and health histories with what the reports show beside them; a clear error without."""
+    from pipelines.reports import NoResultsError, read_report_frames
+
     path = export_warehouse_path()
     if not path.exists():
         console.print(f"[red]no warehouse at {path}[/red]: run `verdict simulate` and `verdict run` first")
         raise typer.Exit(1)
-    with connect(path, read_only=True) as con:
-        tables = {r[0] for r in con.sql("select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
-        missing = sorted({"experiment_results", "experiment_health", "experiment_decisions"} - tables)
-        if missing:
-            console.print(f"[red]{path} has no {', '.join(missing)}[/red]: run `verdict run` first")
-            raise typer.Exit(1)
-        latest = read_frame(
-            con,
-            """
-            select * from main.experiment_results
-            qualify as_of_date = max(as_of_date) over (partition by experiment_id)
-            """,
-        )
-        health = read_frame(
-            con,
-            """
-            select * from main.experiment_health
-            qualify as_of_date = max(as_of_date) over (partition by experiment_id)
-            """,
-        )
-        decisions = read_frame(
-            con,
-            """
-            select * from main.experiment_decisions
-            qualify as_of_date = max(as_of_date) over (partition by experiment_id)
-            """,
-        )
-    if experiment is not None:
-        known = sorted(latest["experiment_id"].unique())
-        latest = latest.filter(pl.col("experiment_id") == experiment)
-        if latest.is_empty():
-            console.print(f"[red]no results for experiment {experiment!r}[/red]: the experiments with results are {', '.join(known) or 'none yet'}")
-            raise typer.Exit(1)
-    for experiment_id in sorted(latest["experiment_id"].unique()):
-        console.print(_results_table(latest.filter(pl.col("experiment_id") == experiment_id)))
-        console.print(_health_line(health.filter(pl.col("experiment_id") == experiment_id)))
-        console.print(_decision_lines(decisions.filter(pl.col("experiment_id") == experiment_id)))
+    try:
+        with connect(path, read_only=True) as con:
+            return read_report_frames(con)
+    except NoResultsError as exc:
+        console.print(f"[red]no results in {path}[/red] ({exc}): run `verdict run` first")
+        raise typer.Exit(1) from None
+
+
+@app.command("list")
+def list_experiments() -> None:
+    """List every experiment with results (status, days running, latest look, recommendation, health) and the
+    program view across them."""
+    from pipelines.reports.terminal import index_table, program_table
+
+    frames = _report_frames()
+    console.print(index_table(frames))
+    console.print(program_table(frames))
+
+
+@app.command()
+def results(
+    experiment_id: Annotated[str | None, typer.Argument(metavar="[EXPERIMENT]", help="Show this experiment only.")] = None,
+    experiment: Annotated[str | None, typer.Option(help="Show one experiment only (as the argument).")] = None,
+) -> None:
+    """Print the latest look of every experiment (or one): the recommendation and why, the health checks, and each
+    metric's absolute and relative effect with its interval, level, p-value and outcome in words."""
+    from pipelines.reports.terminal import experiment_view
+
+    frames = _report_frames()
+    wanted = experiment_id or experiment
+    if wanted is not None and wanted not in frames.experiment_ids:
+        known = ", ".join(frames.experiment_ids) or "none yet"
+        console.print(f"[red]no results for experiment {wanted!r}[/red]: the experiments with results are {known}")
+        raise typer.Exit(1)
+    for shown in [wanted] if wanted is not None else frames.experiment_ids:
+        console.print(experiment_view(frames, shown))
         console.print()
 
 
@@ -393,68 +452,6 @@ def report(
         raise typer.Exit(2) from None
     for page in written:
         print(page)
-
-
-def _fmt_pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1%}"
-
-
-def _fmt_num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
-
-
-def _levels(rows: pl.DataFrame) -> str:
-    """The confidence levels of the rows' intervals, e.g. '95%'."""
-    levels = rows.get_column("ci_level").drop_nulls().unique().sort()
-    return " / ".join(f"{level:.0%}" for level in levels) or "n/a"
-
-
-def _results_table(rows: pl.DataFrame) -> Table:
-    """One experiment's latest look as a rich table."""
-    first = rows.row(0, named=True)
-    design = {"none": "fixed horizon", "group_sequential": "group-sequential", "confidence_sequence": "confidence sequence"}
-    title = (
-        f"{first['experiment_id']}  (as of {first['as_of_date']}, vs {first['control']}; "
-        f"{design.get(first['sequential_method'], first['sequential_method'])}, {first['correction']} correction)"
-    )
-    table = Table(title=title, title_justify="left")
-    columns = ("metric", "role", "treatment", "units", "mean", "relative effect", "CI", "p-value", "significant")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("metric", "role", "treatment") else "right", no_wrap=True)
-    for r in rows.sort(["metric_id", "treatment"]).iter_rows(named=True):
-        ci = f"[{_fmt_pct(r['relative_ci_lower'])}, {_fmt_pct(r['relative_ci_upper'])}]"
-        significant = "no"
-        if r["is_significant"]:
-            significant = "[green]yes[/green]" if r["is_significant_preferred"] else "[red]yes[/red]"
-        table.add_row(
-            r["metric_id"], r["role"] or "", r["treatment"], f"{r['n_control']:,} / {r['n_treatment']:,}",
-            f"{_fmt_num(r['mean_control'])} -> {_fmt_num(r['mean_treatment'])}",
-            _fmt_pct(r["relative_estimate"]), ci,
-            "n/a" if r["p_value"] is None else f"{r['p_value']:.2g}", significant,
-        )
-    table.caption = (
-        f"CI ({_levels(rows)}) and p-value: the metric's own test before correction, one-sided in its preferred "
-        "direction (a guardrail's against its margin); significant: after correction and sequential adjustment, "
-        "green on the preferred side"
-    )
-    return table
-
-
-def _decision_lines(rows: pl.DataFrame) -> str:
-    colour = {"ship": "green", "abort": "red", "end": "yellow", "continue": "white", "waiting_for_data": "dim"}
-    return "\n".join(
-        f"decision  {r['treatment']}: [bold {colour[r['decision']]}]{r['decision'].upper()}[/] ({r['reason']})"
-        for r in rows.sort("treatment").iter_rows(named=True)
-    )
-
-
-def _health_line(rows: pl.DataFrame) -> str:
-    colour = {"pass": "green", "warn": "yellow", "fail": "red", "not_applicable": "dim"}
-    parts = [
-        f"{r['check_name']}: [{colour.get(r['status'], 'white')}]{r['status']}[/] ({r['detail']})"
-        for r in rows.sort("check_name").iter_rows(named=True)
-    ]
-    return "health  " + ("; ".join(parts) if parts else "no checks")
 
 
 @app.command()
@@ -553,13 +550,15 @@ def plan(
 
 
 def _print_plan(plan: pl.DataFrame, title: str, daily_units: float | None) -> None:
+    from pipelines.reports.pages import number
+
     table = Table(title=f"Sample size for {title}", title_justify="left")
     for column in ("metric", "role", "baseline", "sd", "MDE / margin", "units per group", "units in total", "days"):
         table.add_column(column, justify="left" if column in ("metric", "role") else "right")
     for r in plan.iter_rows(named=True):
         units = "-" if r["total_units"] is None else f"{r['total_units']:,.0f}"
         per_group = "-" if r["units_per_group"] is None else f"{r['units_per_group']:,.0f}"
-        table.add_row(r["metric_id"], r["role"], _fmt_num(r["baseline_mean"]), _fmt_num(r["baseline_sd"]),
+        table.add_row(r["metric_id"], r["role"], number(r["baseline_mean"]), number(r["baseline_sd"]),
                       "-" if r["mde"] is None else f"{r['mde']:.1%}", per_group, units,
                       "-" if r["days"] is None else f"{r['days']:.0f}")  # fmt: skip
     console.print(table)

@@ -15,6 +15,7 @@ from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.assets.partitions import AS_OF_DATES
 from pipelines.assets.raw import raw_tables
 from pipelines.assets.registry import experiment_registry
+from pipelines.progress import progress_logger
 from pipelines.project import dbt_resource, verdict_dbt_project
 from pipelines.registry.spec import IDENTIFIER
 from pipelines.resources import WarehouseResource
@@ -61,6 +62,7 @@ def build_defs() -> dg.Definitions:
         jobs=[nightly_analysis],
         schedules=[nightly_schedule],
         resources={"dbt": dbt_resource(), "warehouse": WarehouseResource(path=str(warehouse))},
+        loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     )
 
 

@@ -54,7 +54,9 @@ def spark_night(duckdb_night: Path, tmp_path_factory: pytest.TempPathFactory):
         patch.setenv(SPARK_WAREHOUSE_ENV, str(warehouse))
         result = CliRunner().invoke(app, ["spark", "--raw-from-warehouse"])
         assert result.exit_code == 0, result.output + repr(result.exception)
-        yield result.output, spark_session(warehouse)
+        session = spark_session(warehouse)
+        yield result.output, session
+        session.stop()
 
 
 def assert_frames_close(duckdb_rows: pl.DataFrame, spark_rows: pl.DataFrame, what: str) -> None:
