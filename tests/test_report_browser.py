@@ -1,9 +1,11 @@
 """The reports in a real browser: the index and an experiment's page, rendered from the nightly run's warehouse, open
 in headless Chromium (the system's, see `make install`) with the network cut off; every Plotly chart draws, the
-tables are there, the page logs no console error, and a screenshot of each page is kept in tests/artifacts/."""
+tables are there, the page logs no console error, and screenshots of each page are kept in tests/artifacts/
+(`VERDICT_UPDATE_SCREENSHOTS=1` also copies the first screen of each into docs/screenshots/, the README's pictures)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,9 @@ EXPERIMENT = "checkout_redesign"  # three arms, a gain and a harmed guardrail: e
 VIEWPORT = {"width": 1280, "height": 900}
 LATEST = "qualify as_of_date = max(as_of_date) over (partition by experiment_id)"
 CHART_TIMEOUT_MS = 30_000
+TOP_HEIGHT = 1500  # `<name>-top.png`: the page's first 1500 pixels, what a reader sees first (the README's pictures)
+DOCS_SCREENSHOTS = Path(__file__).parents[1] / "docs" / "screenshots"
+UPDATE_DOCS_ENV = "VERDICT_UPDATE_SCREENSHOTS"  # set to 1: the run also refreshes docs/screenshots/
 
 
 def chromium_executable() -> str:
@@ -87,6 +92,9 @@ def render(pages: dict[str, Path], screenshots: Path, expected_plots: dict[str, 
                 result.counts = page.evaluate(COUNTS)
                 result.screenshot = screenshots / f"{name}.png"
                 page.screenshot(path=str(result.screenshot), full_page=True)
+                height = min(TOP_HEIGHT, page.evaluate("document.documentElement.scrollHeight"))
+                clip = {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height}
+                page.screenshot(path=str(screenshots / f"{name}-top.png"), full_page=True, clip=clip)
                 page.close()
                 rendered[name] = result
         finally:
@@ -117,7 +125,12 @@ def rendered(warehouse, tmp_path_factory) -> dict[str, Rendered]:
     directory = tmp_path_factory.mktemp("browser_reports")
     write_reports(read_report_frames(warehouse), directory)
     expected = {"index": 1, EXPERIMENT: expected_experiment_plots(warehouse, EXPERIMENT)}
-    return render({"index": directory / "index.html", EXPERIMENT: directory / f"{EXPERIMENT}.html"}, ARTIFACTS, expected)
+    pages = render({"index": directory / "index.html", EXPERIMENT: directory / f"{EXPERIMENT}.html"}, ARTIFACTS, expected)
+    if os.environ.get(UPDATE_DOCS_ENV) == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for name in pages:
+            shutil.copyfile(ARTIFACTS / f"{name}-top.png", DOCS_SCREENSHOTS / f"{name}.png")
+    return pages
 
 
 def test_every_chart_on_the_experiment_page_draws(warehouse, rendered):
@@ -160,4 +173,5 @@ def test_no_page_logs_an_error_or_asks_for_the_network(rendered):
 def test_a_screenshot_of_each_page_is_kept(rendered):
     for page in rendered.values():
         assert page.screenshot.parent == ARTIFACTS
-        assert page.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and page.screenshot.stat().st_size > 20_000
+        for shot in (page.screenshot, page.screenshot.with_name(f"{page.name}-top.png")):
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000, shot
