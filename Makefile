@@ -1,4 +1,5 @@
-# Verdict: every target creates the virtual environment it needs.
+# Verdict: every target creates the virtual environment it needs (and installs the system Chromium that
+# tests/test_report_browser.py drives, when the machine has none).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,6 +13,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: demo test test-slow ui bench install install-spark prepare clean
 
 $(INSTALLED): pyproject.toml
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"

@@ -15,6 +15,7 @@ from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.assets.partitions import AS_OF_DATES
 from pipelines.assets.raw import raw_tables
 from pipelines.assets.registry import experiment_registry
+from pipelines.assets.reports import experiment_reports_asset
 from pipelines.progress import progress_logger
 from pipelines.project import dbt_resource, verdict_dbt_project
 from pipelines.registry.spec import IDENTIFIER
@@ -30,7 +31,7 @@ nightly_analysis = dg.define_asset_job(
     partitions_def=AS_OF_DATES,
     description=(
         "Load the registry, build the dbt models and tests, compute the looks of the as-of date (or range) into the "
-        "results history, and run the health checks."
+        "results history, run the health checks, and write the HTML reports."
     ),
 )
 
@@ -56,7 +57,7 @@ def build_defs() -> dg.Definitions:
         assets=[
             *raw_tables, experiment_registry, verdict_dbt_models,
             experiment_results_asset, experiment_segment_results_asset, experiment_health_asset,
-            experiment_decisions_asset,
+            experiment_decisions_asset, experiment_reports_asset,
         ],  # fmt: skip
         asset_checks=[experiment_health_checks(experiment_ids())],
         jobs=[nightly_analysis],

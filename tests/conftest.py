@@ -14,6 +14,7 @@ import pytest
 from pipelines.cli import partition_range_tags
 from pipelines.project import prepare_manifest
 from pipelines.registry.spec import load_specs
+from pipelines.reports.pages import REPORTS_ENV
 from pipelines.verdict_project import DEMO_EXPERIMENTS, DEMO_PROJECT
 from pipelines.warehouse import WAREHOUSE_ENV
 
@@ -26,24 +27,42 @@ def run_nightly(
     database: Path, start: dt.date, end: dt.date, experiments: Path | None = None
 ) -> dg.ExecuteInProcessResult:
     """The real nightly job in process on a warehouse file, for the looks from start to end, with the specs of
-    `experiments` (default: the repository's); $VERDICT_WAREHOUSE is restored afterwards."""
+    `experiments` (default: the repository's); its reports go to `reports_dir(database)`. $VERDICT_WAREHOUSE and
+    $VERDICT_REPORTS_DIR are restored afterwards."""
     from pipelines.definitions import build_defs
 
     run_config = {} if experiments is None else {
         "ops": {"experiment_registry": {"config": {"experiments_dir": str(experiments)}}}
     }  # fmt: skip
-    previous = os.environ.get(WAREHOUSE_ENV)
+    previous = {name: os.environ.get(name) for name in (WAREHOUSE_ENV, REPORTS_ENV)}
     os.environ[WAREHOUSE_ENV] = str(database)
+    os.environ[REPORTS_ENV] = str(reports_dir(database))
     try:
         return build_defs().resolve_job_def("nightly_analysis").execute_in_process(
             instance=dg.DagsterInstance.ephemeral(), run_config=run_config, raise_on_error=False,
             tags=partition_range_tags(start, end),
         )  # fmt: skip
     finally:
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def reports_dir(database: Path) -> Path:
+    """Where the nightly job run on a test warehouse writes its reports: beside the warehouse file."""
+    return database.parent / "reports"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reports_outside_the_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Reports that a test's run writes (`verdict run` in a subprocess too) go to a temporary folder, not reports/."""
+    previous = os.environ.get(REPORTS_ENV)
+    os.environ.setdefault(REPORTS_ENV, str(tmp_path_factory.mktemp("reports")))
+    yield
+    if previous is None:
+        os.environ.pop(REPORTS_ENV, None)
 
 
 @pytest.fixture(scope="session")

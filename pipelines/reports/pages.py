@@ -184,3 +184,13 @@ def write_reports(frames: ReportFrames, directory: Path | None = None, experimen
     index = target / INDEX
     index.write_text(index_page(frames), encoding="utf-8")
     return [*written, index, write_plotly_bundle(target)]
+
+
+def write_no_results_index(note: str, directory: Path | None = None) -> list[Path]:
+    """The index of a warehouse without results yet: the note says why (e.g. NoResultsError's message). Pages
+    written before are left as they are; the paths written, the index first."""
+    target = directory or reports_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    index = target / INDEX
+    index.write_text(environment().get_template("no_results.html").render(note=note), encoding="utf-8")
+    return [index, write_plotly_bundle(target)]
