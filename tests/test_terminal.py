@@ -10,13 +10,20 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from pipelines import cli
 from pipelines.cli import app
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A console wide enough for every table row on one line (a narrower one wraps the long cells)."""
+    monkeypatch.setattr(cli.console, "width", 240)
+
+
 def verdict(*args: str, database: Path):
-    return CliRunner().invoke(app, list(args), env={"VERDICT_WAREHOUSE": str(database), "COLUMNS": "220"})
+    return CliRunner().invoke(app, list(args), env={"VERDICT_WAREHOUSE": str(database)})
 
 
 def latest(database: Path, query: str) -> list[tuple]:

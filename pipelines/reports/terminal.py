@@ -112,7 +112,8 @@ def metrics_table(frames: ReportFrames) -> Table:
     table = Table(title="Metrics", title_justify="left")
     for column in ("metric", "role", "treatment", "units", "mean", "difference", "relative", "level", "p-value",
                    "test", "outcome"):  # fmt: skip
-        table.add_column(column, justify="right" if column in ("units", "level", "p-value") else "left", no_wrap=True)
+        wraps = column in ("mean", "difference", "relative", "test")  # the others never lose a character
+        table.add_column(column, justify="right" if column in ("units", "level", "p-value") else "left", no_wrap=not wraps)
     for r in rows.iter_rows(named=True):
         table.add_row(
             r["metric_id"], r["role"] or "", r["treatment"], f"{r['n_control'] or 0:,} / {r['n_treatment'] or 0:,}",
