@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -35,10 +37,32 @@ def dbt_resource() -> DbtCliResource:
     )
 
 
+def parse_fingerprint() -> str:
+    """SHA-256 of what dbt's parse reads: the dbt project's files and generated sources, profiles.yml, the
+    environment variables Verdict passes to dbt (VERDICT_*) and dbt's version."""
+    from pipelines.build_state import project_files
+
+    digest = hashlib.sha256(version("dbt-core").encode())
+    files = [*project_files(DBT_PROJECT_DIR), *sorted((DBT_PROJECT_DIR / "sources").glob("*.yml")), REPO_ROOT / "profiles.yml"]
+    for path in files:
+        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in sorted(n for n in os.environ if n.startswith("VERDICT_")):
+        digest.update(f"{name}={os.environ[name]}\0".encode())
+    return digest.hexdigest()
+
+
 def prepare_manifest() -> Path:
-    """Parse the dbt project so target/manifest.json exists before the definitions load."""
+    """Parse the dbt project so target/manifest.json exists before the definitions load; skipped when nothing dbt
+    reads changed since the manifest was written (a parse costs seconds even when dbt finds nothing to do)."""
+    manifest = verdict_dbt_project.manifest_path
+    recorded = manifest.with_name("manifest.fingerprint")  # the inputs' fingerprint and the manifest's mtime
+    current = parse_fingerprint()
+    if manifest.is_file() and recorded.is_file() and recorded.read_text() == f"{current} {manifest.stat().st_mtime_ns}":
+        return manifest
+    recorded.unlink(missing_ok=True)
     dbt_resource().cli(["parse", "--quiet"], target_path=verdict_dbt_project.target_path).wait()
-    return verdict_dbt_project.manifest_path
+    recorded.write_text(f"{current} {manifest.stat().st_mtime_ns}")
+    return manifest
 
 
 def metric_problems() -> dict[str, str]:
