@@ -8,6 +8,7 @@ from pipelines.assets.analysis import (
     experiment_decisions_asset,
     experiment_health_asset,
     experiment_results_asset,
+    experiment_exposure_day_results_asset,
     experiment_segment_results_asset,
     experiment_health_checks,
 )
@@ -56,7 +57,8 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[
             *raw_tables, experiment_registry, verdict_dbt_models,
-            experiment_results_asset, experiment_segment_results_asset, experiment_health_asset,
+            experiment_results_asset, experiment_segment_results_asset, experiment_exposure_day_results_asset,
+            experiment_health_asset,
             experiment_decisions_asset, experiment_reports_asset,
         ],  # fmt: skip
         asset_checks=[experiment_health_checks(experiment_ids())],

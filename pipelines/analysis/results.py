@@ -83,6 +83,8 @@ inner join (
 
 SUFFICIENT_STATS_QUERY = stats_query("metric_sufficient_stats")
 SEGMENT_STATS_QUERY = stats_query("metric_segment_stats", "dimension", "segment")
+# days since exposure, in the segment columns: tested as the segments are
+EXPOSURE_DAY_STATS_QUERY = stats_query("metric_exposure_day_stats", "dimension", "segment")
 
 CUPED_COLUMNS = ("unadjusted_estimate", "unadjusted_std_error", "variance_reduction_rate")
 DESIGN_COLUMNS = [

@@ -22,7 +22,9 @@ from dagster_dbt import get_asset_key_for_model
 
 from pipelines.analysis.decisions import experiment_decisions
 from pipelines.analysis.health import CHECKS, NOT_APPLICABLE, experiment_health, invalid_spec_health
-from pipelines.analysis.results import SEGMENT_STATS_QUERY, SUFFICIENT_STATS_QUERY, experiment_results, segment_results
+from pipelines.analysis.results import (
+    EXPOSURE_DAY_STATS_QUERY, SEGMENT_STATS_QUERY, SUFFICIENT_STATS_QUERY, experiment_results, segment_results,
+)  # fmt: skip
 from pipelines.assets.dbt import verdict_dbt_models
 from pipelines.assets.partitions import AS_OF_DATES
 from pipelines.project import code_version
@@ -193,6 +195,27 @@ def experiment_results_asset(context: dg.AssetExecutionContext, warehouse: Wareh
     return dg.MaterializeResult(metadata=metadata)
 
 
+def exploratory_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource, query: str, table: str) -> dg.MaterializeResult:
+    """Test a mart of exploratory breakdowns (segment-keyed sufficient statistics) at each experiment's latest look
+    into `main.<table>`; never part of a decision."""
+    with warehouse.connect() as con:
+        broken = broken_metrics(con)
+        stats = not_held(read_frame(con, query), broken)
+        if not stats.height:
+            return dg.MaterializeResult(metadata={"rows": 0, "held_back_experiments": held_back(broken)})
+        results = segment_results(stats).with_columns(run_id=pl.lit(context.run.run_id))
+        # the latest look of each experiment analysed; the others keep theirs
+        replace_looks(con, RESULTS_SCHEMA, table, results, key=["experiment_id"])
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(results),
+            "held_back_experiments": held_back(broken),
+            "segments": results.select("experiment_id", "dimension", "segment").n_unique(),
+            "significant_exploratory_comparisons": int(results["is_significant"].fill_null(False).sum()),
+        }
+    )
+
+
 @dg.asset(
     name="experiment_segment_results",
     deps=[_model("metric_segment_stats")],
@@ -203,22 +226,21 @@ def experiment_segment_results_asset(
 ) -> dg.MaterializeResult:
     """Exploratory results per unit dimension and segment at each experiment's latest look
     (`main.experiment_segment_results`); never part of a decision."""
-    with warehouse.connect() as con:
-        broken = broken_metrics(con)
-        stats = not_held(read_frame(con, SEGMENT_STATS_QUERY), broken)
-        if not stats.height:
-            return dg.MaterializeResult(metadata={"rows": 0, "held_back_experiments": held_back(broken)})
-        results = segment_results(stats).with_columns(run_id=pl.lit(context.run.run_id))
-        # the latest look of each experiment analysed; the others keep theirs
-        replace_looks(con, RESULTS_SCHEMA, "experiment_segment_results", results, key=["experiment_id"])
-    return dg.MaterializeResult(
-        metadata={
-            "rows": len(results),
-            "held_back_experiments": held_back(broken),
-            "segments": results.select("experiment_id", "dimension", "segment").n_unique(),
-            "significant_exploratory_comparisons": int(results["is_significant"].fill_null(False).sum()),
-        }
-    )
+    return exploratory_results(context, warehouse, SEGMENT_STATS_QUERY, "experiment_segment_results")
+
+
+@dg.asset(
+    name="experiment_exposure_day_results",
+    deps=[_model("metric_exposure_day_stats")],
+    **ANALYSIS,
+)
+def experiment_exposure_day_results_asset(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Exploratory results by days since exposure (novelty and learning effects) at each experiment's latest look:
+    each day's comparison of the units' values on that day (`main.experiment_exposure_day_results`, the day in
+    `segment`); never part of a decision."""
+    return exploratory_results(context, warehouse, EXPOSURE_DAY_STATS_QUERY, "experiment_exposure_day_results")
 
 
 def _markdown(frame: pl.DataFrame) -> str:

@@ -39,7 +39,10 @@ def spotlight_markdown(latest: pl.DataFrame) -> str:
 
 @dg.asset(
     name="experiment_reports",
-    deps=["experiment_results", "experiment_decisions", "experiment_health", "experiment_segment_results"],
+    deps=[
+        "experiment_results", "experiment_decisions", "experiment_health", "experiment_segment_results",
+        "experiment_exposure_day_results",
+    ],  # fmt: skip
     **REPORTS,
 )
 def experiment_reports_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
