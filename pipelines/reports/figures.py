@@ -117,6 +117,43 @@ def estimate_figure(looks: pl.DataFrame, metric_id: str) -> go.Figure:
     return figure
 
 
+def exposure_day_figure(days: pl.DataFrame, metric_id: str) -> go.Figure:
+    """One metric's relative effect by days since exposure per treatment (the units' values on that day): the
+    estimate with its interval as a band, zero as a line. A novelty effect fades with the days, a learning effect
+    grows."""
+    ordered = days.with_columns(day=pl.col("segment").cast(pl.Int64)).sort("day").with_columns(
+        (pl.col(c) * 100).alias(c) for c in ("relative_estimate", "relative_ci_lower", "relative_ci_upper")
+    )
+    low, high = finite_range(ordered, ["relative_estimate", "relative_ci_lower", "relative_ci_upper"])
+    drawn = ordered.with_columns(
+        ci_lower_drawn=clipped("relative_ci_lower", low, high), ci_upper_drawn=clipped("relative_ci_upper", low, high),
+        hover=pl.format("{} day {}: {}% [{}%, {}%] ({} interval), {} / {} units", "treatment", "day",
+                        shown("relative_estimate"), shown("relative_ci_lower"), shown("relative_ci_upper"),
+                        pl.col("ci_level").round(3), "n_control", "n_treatment"),
+    )  # fmt: skip
+    figure = go.Figure()
+    for index, treatment in enumerate(sorted(drawn.get_column("treatment").unique().to_list())):
+        colour = TREATMENT_COLOURS[index % len(TREATMENT_COLOURS)]
+        rows = drawn.filter(pl.col("treatment") == treatment)
+        day = rows.get_column("day").to_list()
+        figure.add_scatter(
+            x=day + day[::-1], y=rows["ci_upper_drawn"].to_list() + rows["ci_lower_drawn"].reverse().to_list(),
+            fill="toself", fillcolor=_transparent(colour), line={"width": 0}, name=f"{treatment}: interval",
+            hoverinfo="skip",
+        )  # fmt: skip
+        figure.add_scatter(
+            x=day, y=rows["relative_estimate"], mode="lines+markers", name=f"{treatment}: relative effect",
+            line={"color": colour}, hovertext=rows["hover"], hoverinfo="text",
+        )  # fmt: skip
+    figure.add_hline(y=0, line_color="#444", line_width=1)
+    figure.update_layout(
+        **LAYOUT, height=300, title=f"{metric_id}: relative effect by days since exposure (%)",
+        xaxis={"title": "days since exposure (0: the exposure day)", "dtick": 7}, yaxis={"range": [low, high]},
+        legend={"orientation": "h", "y": -0.3}, hovermode="closest",
+    )  # fmt: skip
+    return figure
+
+
 def _add_treatment(figure: go.Figure, looks: pl.DataFrame, treatment: str, colour: str) -> None:
     """One treatment's band, decision interval and estimates."""
     dates = looks.get_column("as_of_date").to_list()

@@ -26,6 +26,7 @@ class ReportFrames:
     decisions: pl.DataFrame
     health: pl.DataFrame
     segments: pl.DataFrame
+    exposure_days: pl.DataFrame
     exposures: pl.DataFrame
     experiments: pl.DataFrame
     spec_metrics: pl.DataFrame
@@ -78,6 +79,9 @@ def read_report_frames(con: duckdb.DuckDBPyConnection) -> ReportFrames:
     if results.is_empty():
         raise NoResultsError("the warehouse's experiment_results table has no rows yet")
     segments = _optional(con, RESULTS_SCHEMA, "experiment_segment_results", "select * from main.experiment_segment_results")
+    exposure_days = _optional(
+        con, RESULTS_SCHEMA, "experiment_exposure_day_results", "select * from main.experiment_exposure_day_results"
+    )
     exposures = _optional(con, "marts", "exposure_daily_counts", EXPOSURES_QUERY)
     experiments = _optional(con, "staging", "stg_experiments", EXPERIMENTS_QUERY)
     spec_metrics = _optional(con, "staging", "stg_experiment_metrics", SPEC_METRICS_QUERY)
@@ -86,6 +90,7 @@ def read_report_frames(con: duckdb.DuckDBPyConnection) -> ReportFrames:
         decisions=_history(con, "experiment_decisions"),
         health=_history(con, "experiment_health"),
         segments=segments if segments is not None else _no_segments(results),
+        exposure_days=exposure_days if exposure_days is not None else _no_segments(results),
         exposures=exposures if exposures is not None else pl.DataFrame(schema=EXPOSURE_SCHEMA),
         experiments=experiments if experiments is not None else _experiments_from(results),
         spec_metrics=spec_metrics if spec_metrics is not None else pl.DataFrame(schema=SPEC_METRIC_SCHEMA),

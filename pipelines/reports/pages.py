@@ -107,6 +107,13 @@ def experiment_context(frames: ReportFrames, experiment_id: str) -> dict[str, ob
     exposures = outcomes.new_exposures(frames.exposures)
     segments = outcomes.latest(frames.segments).sort(["dimension", "segment", "metric_id", "treatment"])
     metric_ids = rows.unique("metric_id", maintain_order=True).get_column("metric_id").to_list()
+    days = outcomes.latest(frames.exposure_days)
+    day_charts = {
+        metric: figures.figure_html(
+            figures.exposure_day_figure(days.filter(pl.col("metric_id") == metric), metric), f"days-{_slug(metric)}"
+        )
+        for metric in metric_ids if days.filter(pl.col("metric_id") == metric).height
+    }  # fmt: skip
     charts = {
         metric: figures.figure_html(
             figures.estimate_figure(results.filter(pl.col("metric_id") == metric), metric), f"estimate-{_slug(metric)}"
@@ -125,6 +132,7 @@ def experiment_context(frames: ReportFrames, experiment_id: str) -> dict[str, ob
         "metrics": rows.to_dicts(),
         "effect_chart": figures.figure_html(figures.effect_figure(rows), "effects") if rows.height else None,
         "estimate_charts": charts,
+        "exposure_day_charts": day_charts,
         "progress": progress.to_dicts(),
         "progress_chart": figures.figure_html(figures.progress_figure(progress), "progress") if progress.height else None,
         "segments": segments.to_dicts(),
