@@ -392,7 +392,7 @@ def _report_frames():
         with connect(path, read_only=True) as con:
             return read_report_frames(con)
     except NoResultsError as exc:
-        console.print(f"[red]no results in {path}[/red] ({exc}): run `verdict run` first")
+        console.print(f"[red]no results to report in {path}[/red] ({exc}): run `verdict run` first")
         raise typer.Exit(1) from None
 
 
@@ -433,19 +433,11 @@ def report(
 ) -> None:
     """Write the HTML reports: one page per experiment and the index with the program view, into reports/ (or
     $VERDICT_REPORTS_DIR), with the plotly.js they share; they open with no network."""
-    from pipelines.reports import NoResultsError, UnknownExperimentError, read_report_frames, reports_dir, write_reports
+    from pipelines.reports import UnknownExperimentError, reports_dir, write_reports
 
-    path = export_warehouse_path()
-    if not path.exists():
-        console.print(f"[red]no warehouse at {path}[/red]: run `verdict simulate` and `verdict run` first")
-        raise typer.Exit(1)
+    frames = _report_frames()
     try:
-        with connect(path, read_only=True) as con:
-            frames = read_report_frames(con)
         written = write_reports(frames, reports_dir(), experiment)
-    except NoResultsError as exc:
-        console.print(f"[red]no results to report in {path}[/red] ({exc}): run `verdict run` first")
-        raise typer.Exit(1) from None
     except UnknownExperimentError as exc:
         known = ", ".join(exc.known) or "none yet"
         console.print(f"[red]no results for experiment {exc.experiment_id!r}[/red]; the experiments with results are: {known}")
