@@ -244,13 +244,27 @@ def experiment_exposure_day_results_asset(
 
 
 def _markdown(frame: pl.DataFrame) -> str:
-    """A small Markdown table of the latest look for the Dagster UI."""
-    rows = ["| experiment | metric | treatment | relative effect | p-value | significant |", "|---|---|---|---|---|---|"]
-    for r in frame.iter_rows(named=True):
-        rel = "n/a" if r["relative_estimate"] is None else f"{r['relative_estimate']:+.2%}"
-        p = "n/a" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        rows.append(f"| {r['experiment_id']} | {r['metric_id']} | {r['treatment']} | {rel} | {p} | {r['is_significant']} |")
+    """The latest look for the Dagster UI, as a Markdown table: each comparison's relative effect with its interval
+    and level, and its outcome in words in the metric's preferred direction (a guardrail's non-inferiority too)."""
+    from pipelines.reports.outcomes import outcome
+    from pipelines.reports.pages import level, percent
+
+    rows = ["| experiment | metric (role) | treatment | relative effect [interval] | level | outcome |", "|---|---|---|---|---|---|"]
+    for r in frame.with_columns(outcome=outcome()).sort("experiment_id", "metric_id", "treatment").iter_rows(named=True):
+        effect = f"{percent(r['relative_estimate'])} [{percent(r['relative_ci_lower'])}, {percent(r['relative_ci_upper'])}]"
+        rows.append(f"| {r['experiment_id']} | {r['metric_id']} ({r['role']}) | {r['treatment']} | {effect} | "
+                    f"{level(r['ci_level'])} | {r['outcome']} |")  # fmt: skip
     return "\n".join(rows)
+
+
+def _failed_checks_markdown(health: pl.DataFrame) -> str:
+    """The failed and warning checks of each experiment's latest look, failed first, as a Markdown table."""
+    latest = health.filter(pl.col("as_of_date") == pl.col("as_of_date").max().over("experiment_id"))
+    shown = latest.filter(pl.col("status").is_in(["fail", "warn"])).sort("status", "experiment_id", "check_name")
+    rows = ["| experiment | check | status | figures |", "|---|---|---|---|"]
+    rows += [f"| {r['experiment_id']} | {r['check_name']} | {r['status']} | {(r['detail'] or '').replace('|', '/')} |"
+             for r in shown.iter_rows(named=True)]  # fmt: skip
+    return "\n".join(rows) if shown.height else "every check passed"
 
 
 HEALTH_STATS_QUERY = """
@@ -292,7 +306,9 @@ def experiment_health_asset(context: dg.AssetExecutionContext, warehouse: Wareho
         replace_looks(con, RESULTS_SCHEMA, "experiment_health", health, key=[*LOOK, "check_name"])
     return dg.MaterializeResult(
         metadata={
+            "rows": len(health),
             "held_back_experiments": held_back(broken),
+            "failed_and_warning_checks": dg.MetadataValue.md(_failed_checks_markdown(health)),
             **{f"{status}_checks": int((health["status"] == status).sum()) for status in ("pass", "warn", "fail", NOT_APPLICABLE)},
             **{
                 f"raw_rows[{r['source_table']}]": f"{r['raw_rows']} = {r['clean_rows']} clean + {r['quarantined_rows']} quarantined"
