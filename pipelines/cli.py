@@ -254,6 +254,7 @@ def _run_job(start: dt.date, end: dt.date, log_level: str, full_refresh: bool = 
         raise typer.Exit(1)
     console.print(_run_summary(result, elapsed))
     console.print(_looks_line(start, end))
+    _print_index()
     skipped = _skipped_looks(result)
     if skipped:
         console.print(f"[yellow]looks not recomputed[/yellow] (what earlier runs wrote is kept):\n{skipped}")
@@ -292,6 +293,18 @@ def _execute(job, log_level: str, **kwargs):
         finally:
             logger.removeHandler(handler)
     return result, log_path
+
+
+def _print_index() -> None:
+    """Every experiment's status, recommendation and health after a run (nothing before the first results)."""
+    from pipelines.reports import NoResultsError, read_report_frames
+    from pipelines.reports.terminal import index_table
+
+    try:
+        with connect(export_warehouse_path(), read_only=True) as con:
+            console.print(index_table(read_report_frames(con)))
+    except NoResultsError:
+        return
 
 
 def _looks_line(start: dt.date, end: dt.date) -> str:
