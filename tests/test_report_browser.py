@@ -53,6 +53,7 @@ COUNTS = """() => ({
   drawn: [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('svg.main-svg .trace')).length,
   charts: document.querySelectorAll('.chart').length,
   estimate_charts: document.querySelectorAll('[data-chart="estimate"] .js-plotly-plot').length,
+  exposure_day_charts: document.querySelectorAll('[data-chart="exposure-days"] .js-plotly-plot').length,
   tables: document.querySelectorAll('table').length,
   experiment_rows: document.querySelectorAll('tr.experiment-row').length,
   moved_rows: document.querySelectorAll('tr.moved-row').length,
@@ -104,12 +105,15 @@ def render(pages: dict[str, Path], screenshots: Path, expected_plots: dict[str, 
 
 def expected_experiment_plots(con: duckdb.DuckDBPyConnection, experiment_id: str) -> int:
     """The charts an experiment's page should draw, from the warehouse: the estimate over time per metric, the effect
-    bars, the daily exposures (when the exposure counts have rows) and sample-size progress (when a comparison has a
-    minimum detectable effect)."""
+    bars, the daily exposures (when the exposure counts have rows), sample-size progress (when a comparison has a
+    minimum detectable effect) and the effect by days since exposure per metric that has it."""
     latest = read_frame(con, f"select * from main.experiment_results {LATEST}").filter(pl.col("experiment_id") == experiment_id)
     exposures = con.execute("select count(*) from marts.exposure_daily_counts where experiment_id = ?", [experiment_id]).fetchall()[0][0]
     sized = latest.filter(pl.col("required_sample_size").is_not_null()).height
-    return latest.get_column("metric_id").n_unique() + 1 + (exposures > 0) + (sized > 0)
+    [(by_day,)] = con.execute(
+        "select count(distinct metric_id) from main.experiment_exposure_day_results where experiment_id = ?", [experiment_id]
+    ).fetchall()  # fmt: skip
+    return latest.get_column("metric_id").n_unique() + 1 + (exposures > 0) + (sized > 0) + by_day
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +144,10 @@ def test_every_chart_on_the_experiment_page_draws(warehouse, rendered):
     ).get_column("metric_id").n_unique()
     assert counts["plots"] == counts["drawn"] == counts["charts"] == expected_experiment_plots(warehouse, EXPERIMENT)
     assert counts["estimate_charts"] == metrics
+    [(by_day,)] = warehouse.execute(
+        "select count(distinct metric_id) from main.experiment_exposure_day_results where experiment_id = ?", [EXPERIMENT]
+    ).fetchall()  # fmt: skip
+    assert counts["exposure_day_charts"] == by_day > 0
 
 
 def test_the_experiment_pages_tables_have_a_row_per_warehouse_row(warehouse, rendered):

@@ -93,12 +93,15 @@ def test_the_metrics_table_has_a_row_per_comparison_with_its_outcome(con, report
 def test_one_estimate_chart_per_metric_and_every_chart_is_plotly(con, reports):
     directory, _ = reports
     results = latest(con, "experiment_results")
+    days = latest(con, "experiment_exposure_day_results")
     for experiment_id in experiment_ids(con):
         html = page(directory, experiment_id)
         metrics = results.filter(pl.col("experiment_id") == experiment_id).get_column("metric_id").unique().to_list()
+        by_day = days.filter(pl.col("experiment_id") == experiment_id).get_column("metric_id").unique().to_list()
         charts = re.findall(r'data-chart="estimate" data-metric="([^"]+)"', html)
         assert sorted(charts) == sorted(metrics)
         assert html.count("Plotly.newPlot(") == html.count('class="chart"') >= len(metrics) + 1  # + the effect bars
+        assert len(re.findall(r'data-chart="exposure-days" data-metric="([^"]+)"', html)) == len(by_day) > 0
         assert "<svg" not in html  # Plotly draws the charts in the browser
 
 
