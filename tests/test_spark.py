@@ -26,7 +26,7 @@ UNITS = 2_000
 LOOKS = (dt.date(2026, 11, 1), dt.date(2026, 11, 21))
 MARTS = (
     "metric_sufficient_stats", "metric_segment_stats", "exposure_daily_counts", "exposure_summary", "raw_row_counts",
-    "quarantined_rows", "metric_largest_units", "metric_catalogue",
+    "quarantined_rows", "metric_largest_units", "metric_catalogue", "metric_exposure_day_stats",
 )  # fmt: skip
 RTOL = 1e-9
 
