@@ -733,7 +733,7 @@ def bench_nightly(
     metrics: Annotated[int, typer.Option(help="Metrics of the demo's catalogue to use (at most 10).", min=1, max=10)] = 10,
     activity: Annotated[float, typer.Option(help="Scale of each user's daily activity (1.0: the demo's, ~50 events per user a month).")] = 0.2,
     traffic: Annotated[float, typer.Option(help="Share of the users each experiment enrols.", min=0.0, max=1.0)] = 0.1,
-    memory_limit: Annotated[str | None, typer.Option(help="DuckDB's memory limit per process (default $VERDICT_DUCKDB_MEMORY_LIMIT or 4GB).")] = None,
+    memory_limit: Annotated[str | None, typer.Option(help="DuckDB's memory limit per process (default $VERDICT_DUCKDB_MEMORY_LIMIT or 6GB).")] = None,
     workdir: Annotated[Path | None, typer.Option(file_okay=False, help="Keep the project and warehouse here (default: a temporary folder).")] = None,
 ) -> None:
     """Time a night at scale: the floor (one look in one DuckDB query from the raw tables), the full nightly DAG on 30

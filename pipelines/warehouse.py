@@ -17,7 +17,7 @@ WAREHOUSE_ENV = "VERDICT_WAREHOUSE"
 # The memory DuckDB may use in each process that opens the warehouse (dbt's profile reads the same variable); past it,
 # DuckDB spills to a temporary folder beside the file. Leaves room on a machine that runs dbt, Dagster and Python.
 DUCKDB_MEMORY_ENV = "VERDICT_DUCKDB_MEMORY_LIMIT"
-DEFAULT_DUCKDB_MEMORY = "4GB"
+DEFAULT_DUCKDB_MEMORY = "6GB"
 
 
 def warehouse_path() -> Path:
