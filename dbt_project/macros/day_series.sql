@@ -23,3 +23,16 @@
         cast({{ start_date }} as date), cast({{ end_date }} as date), interval 1 day
     )) days as day_value
 {%- endmacro %}
+
+{#- Whole days from one date to another (end - start), as an integer. -#}
+{% macro days_between(start_date, end_date) -%}
+    {{ return(adapter.dispatch('days_between', 'verdict')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro default__days_between(start_date, end_date) -%}
+    date_diff('day', {{ start_date }}, {{ end_date }})
+{%- endmacro %}
+
+{% macro spark__days_between(start_date, end_date) -%}
+    datediff({{ end_date }}, {{ start_date }})
+{%- endmacro %}

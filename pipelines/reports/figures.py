@@ -127,9 +127,8 @@ def exposure_day_figure(days: pl.DataFrame, metric_id: str) -> go.Figure:
     low, high = finite_range(ordered, ["relative_estimate", "relative_ci_lower", "relative_ci_upper"])
     drawn = ordered.with_columns(
         ci_lower_drawn=clipped("relative_ci_lower", low, high), ci_upper_drawn=clipped("relative_ci_upper", low, high),
-        hover=pl.format("{} day {}: {}% [{}%, {}%] ({} interval), {} / {} units", "treatment", "day",
-                        shown("relative_estimate"), shown("relative_ci_lower"), shown("relative_ci_upper"),
-                        pl.col("ci_level").round(3), "n_control", "n_treatment"),
+        hover=pl.format("{} day {}: {}% [{}%, {}%], {} / {} units", "treatment", "day", shown("relative_estimate"),
+                        shown("relative_ci_lower"), shown("relative_ci_upper"), "n_control", "n_treatment"),
     )  # fmt: skip
     figure = go.Figure()
     for index, treatment in enumerate(sorted(drawn.get_column("treatment").unique().to_list())):

@@ -20,15 +20,14 @@ units as (
         unit_metrics.unit_id,
         unit_metrics.exposure_date,
         last_dates.as_of_date,
-        {{ dbt.datediff('unit_metrics.exposure_date', 'cast(unit_metrics.window_start_at as date)', 'day') }}
+        {{ days_between('unit_metrics.exposure_date', 'cast(unit_metrics.window_start_at as date)') }}
             as first_day,
         least(
-            {{ dbt.datediff('unit_metrics.exposure_date', 'last_dates.as_of_date', 'day') }},
+            {{ days_between('unit_metrics.exposure_date', 'last_dates.as_of_date') }},
             coalesce(
-                {{ dbt.datediff(
+                {{ days_between(
                     'unit_metrics.exposure_date',
-                    'cast(' ~ dbt.dateadd('second', -1, 'unit_metrics.window_end_at') ~ ' as date)',
-                    'day'
+                    'cast(' ~ dbt.dateadd('second', -1, 'unit_metrics.window_end_at') ~ ' as date)'
                 ) }},
                 {{ days_shown - 1 }}
             ),
@@ -74,7 +73,12 @@ units_per_day as (
     from cohorts
     inner join day_numbers
         on day_numbers.days_since_exposure between cohorts.first_day and cohorts.last_day
-    group by cohorts.experiment_id, cohorts.metric_id, cohorts.variant, cohorts.as_of_date, day_numbers.days_since_exposure
+    group by
+        cohorts.experiment_id,
+        cohorts.metric_id,
+        cohorts.variant,
+        cohorts.as_of_date,
+        day_numbers.days_since_exposure
 ),
 
 daily_values as (
@@ -82,17 +86,16 @@ daily_values as (
         units.experiment_id,
         units.metric_id,
         units.variant,
-        {{ dbt.datediff('units.exposure_date', 'daily.measured_date', 'day') }} as days_since_exposure,
-        daily.daily_value
+        units.last_day,
+        daily.daily_value,
+        {{ days_between('units.exposure_date', 'daily.measured_date') }} as days_since_exposure
     from units
     inner join {{ ref('int_unit_metric_daily') }} as daily
         on
             units.experiment_id = daily.experiment_id
             and units.unit_id = daily.unit_id
             and units.metric_id = daily.metric_id
-    where
-        daily.measured_date <= units.as_of_date
-        and {{ dbt.datediff('units.exposure_date', 'daily.measured_date', 'day') }} <= units.last_day
+    where daily.measured_date <= units.as_of_date
 ),
 
 values_per_day as (
@@ -104,6 +107,7 @@ values_per_day as (
         sum(daily_value) as value_sum,
         sum(daily_value * daily_value) as square_sum
     from daily_values
+    where days_since_exposure <= last_day
     group by experiment_id, metric_id, variant, days_since_exposure
 )
 
