@@ -5,6 +5,7 @@ DuckDB's to 1e-9 relative."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,6 @@ from pipelines.verdict_project import DEMO_EXPERIMENTS
 from pipelines.warehouse import WAREHOUSE_ENV, connect, read_frame
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.spark]
-pytest.importorskip("pyspark", reason="the spark extra is not installed: pip install -e '.[spark]'")
 
 UNITS = 2_000
 LOOKS = (dt.date(2026, 11, 1), dt.date(2026, 11, 21))
@@ -33,8 +33,11 @@ RTOL = 1e-9
 
 @pytest.fixture(scope="module")
 def duckdb_night(tmp_path_factory: pytest.TempPathFactory, manifest: Path) -> Path:
-    """A simulated DuckDB warehouse after the nightly job's looks."""
+    """A simulated DuckDB warehouse after the nightly job's looks (and PySpark there: `make test-slow` installs it)."""
     from pipelines.simulation import simulate
+
+    if importlib.util.find_spec("pyspark") is None:
+        pytest.fail("PySpark is not installed: `make install-spark` installs the spark extra", pytrace=False)
 
     database = tmp_path_factory.mktemp("duckdb") / "verdict.duckdb"
     simulate(database, experiments=load_specs(DEMO_EXPERIMENTS), units=UNITS, seed=E2E_SEED)

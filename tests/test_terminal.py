@@ -23,7 +23,8 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def verdict(*args: str, database: Path):
-    return CliRunner().invoke(app, list(args), env={"VERDICT_WAREHOUSE": str(database)})
+    """The command on `database`, with no Dagster home (each run on its own ephemeral instance, as a user's first run)."""
+    return CliRunner().invoke(app, list(args), env={"VERDICT_WAREHOUSE": str(database), "DAGSTER_HOME": None})
 
 
 def latest(database: Path, query: str) -> list[tuple]:
