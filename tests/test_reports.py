@@ -194,3 +194,22 @@ def test_verdict_report_without_results_says_to_run_first(tmp_path):
     assert result.exit_code == 1
     assert "no results to report" in result.output and "verdict run" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_sample_size_progress_without_a_size_or_traffic_has_no_expected_date() -> None:
+    """A look whose required size is NaN (no variance yet) is left out; no new units a day gives no expected date."""
+    import datetime as dt
+
+    from pipelines.reports.outcomes import sample_size_progress
+
+    day = dt.date(2026, 11, 1)
+    rows = pl.DataFrame({
+        "experiment_id": ["e"] * 4, "metric_id": ["m", "m", "nan", "nan"], "treatment": ["t"] * 4,
+        "role": ["success"] * 4, "role_order": [0] * 4, "as_of_date": [day, day + dt.timedelta(days=1)] * 2,
+        "units": [100, 100, 100, 150], "required_sample_size": [1000.0, 1000.0, float("nan"), float("nan")],
+        "is_powered": [False] * 4,
+    })  # fmt: skip
+    progress = sample_size_progress(rows)
+    assert progress["metric_id"].to_list() == ["m"]
+    assert progress["units_per_day"].to_list() == [0.0] and progress["expected_date"].to_list() == [None]
+    assert progress["progress"].to_list() == [0.1]

@@ -127,7 +127,7 @@ def first_decisions(decisions: pl.DataFrame, experiments: pl.DataFrame) -> pl.Da
 def sample_size_progress(results: pl.DataFrame) -> pl.DataFrame:
     """Per comparison with a minimum detectable effect: units so far against the units the design needs, the units
     a day over the last looks and the expected date at that traffic (none once powered or without traffic)."""
-    sized = results.filter(pl.col("required_sample_size").is_not_null())
+    sized = results.filter(pl.col("required_sample_size").is_finite())  # none for a look without the variance
     key = ["experiment_id", "metric_id", "treatment"]
     window = pl.col("as_of_date") >= pl.col("as_of_date").max().over(key) - pl.duration(days=RATE_DAYS)
     recent = sized.filter(window).sort("as_of_date")
@@ -136,13 +136,13 @@ def sample_size_progress(results: pl.DataFrame) -> pl.DataFrame:
         / ((pl.col("as_of_date").last() - pl.col("as_of_date").first()).dt.total_days().cast(pl.Float64)),
     )
     remaining = pl.col("required_sample_size") - pl.col("units")
-    days_left = (remaining / pl.col("units_per_day")).ceil()
+    reachable = (remaining > 0) & (pl.col("units_per_day") > 0) & pl.col("units_per_day").is_finite()
+    days_left = pl.when(reachable).then((remaining / pl.col("units_per_day")).ceil()).cast(pl.Int64, strict=False)
     return (
         latest(sized).join(rate, on=key, how="left")
         .with_columns(
             progress=pl.col("units") / pl.col("required_sample_size"),
-            expected_date=pl.when((remaining > 0) & (pl.col("units_per_day") > 0))
-            .then(pl.col("as_of_date") + pl.duration(days=days_left.cast(pl.Int64))),
+            expected_date=pl.when(reachable).then(pl.col("as_of_date") + pl.duration(days=days_left)),
         )
         .select(*key, "role", "role_order", "as_of_date", "units", "required_sample_size", "progress", "units_per_day",
                 "expected_date", "is_powered")
