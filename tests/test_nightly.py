@@ -452,6 +452,34 @@ def test_segments_add_up_to_the_whole_and_stay_exploratory(con):
     assert "segment" not in read_frame(con, "select * from main.experiment_decisions limit 1").columns
 
 
+def test_largest_units_are_the_units_furthest_from_their_mean(con):
+    """metric_largest_units against each unit's value summed from its change rows here: the unit count, the largest
+    squared deviation's share of their sum, and the unit it belongs to (the first id among equal ones)."""
+    changes = read_frame(con, """
+        select changes.experiment_id, changes.metric_id, changes.variant, changes.unit_id, changes.value_change
+        from intermediate.int_unit_metric_changes as changes
+        join (select experiment_id, max(as_of_date) as last_date from intermediate.int_experiment_days group by all)
+            using (experiment_id)
+        join intermediate.int_experiment_metrics using (experiment_id, metric_id)
+        where changes.change_date <= last_date and analysis_type != 'proportion'
+    """)
+    cell = ["experiment_id", "metric_id", "variant"]
+    units = changes.group_by(*cell, "unit_id").agg(value=pl.col("value_change").sum())
+    deviation = (pl.col("value") - pl.col("value").mean().over(cell)) ** 2
+    expected = (
+        units.with_columns(deviation=deviation)
+        .sort("deviation", "unit_id", descending=[True, False])
+        .group_by(cell)
+        .agg(n=pl.len(), share=pl.col("deviation").max() / pl.col("deviation").sum(), unit=pl.col("unit_id").first())
+    )
+    largest = read_frame(con, "select * from marts.metric_largest_units")
+    joined = expected.join(largest, on=cell, how="full", coalesce=True)
+    assert joined.height == expected.height == largest.height > 20
+    assert (joined["n"] == joined["n_right"]).all()
+    assert joined["share"].to_numpy() == pytest.approx(joined["largest_unit_share"].to_numpy(), rel=1e-9, nan_ok=True)
+    assert (joined["unit"] == joined["largest_unit_id"]).all()  # among tied units, the first id
+
+
 def test_planning_baselines_read_ratios_as_ratios(con):
     """`verdict plan --experiment`: a ratio metric's baseline is the control's revenue over its purchases."""
     from pipelines.cli import BASELINES_QUERY

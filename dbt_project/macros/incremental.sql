@@ -8,13 +8,14 @@
 {#- The first day of the range an incremental model recomputes: the day its last build had seen data up to, less
     the late-arrival allowance (the earliest valid day when the table holds no rows yet). -#}
 {% macro incremental_scope_start(relation=none) -%}
-    (
+    {%- set scope_start -%}
         select coalesce(
             cast({{ dbt.dateadd('day', -1 * var('late_arrival_days'), 'cast(max(logged_through_at) as date)') }} as date),
             cast('{{ var("earliest_valid_timestamp") }}' as date)
         )
         from {{ relation or this }}
-    )
+    {%- endset -%}
+    {{ date_of(scope_start, relation or this) }}
 {%- endmacro %}
 
 {#- The day from which a checked raw table is reprocessed: its last logged day (a day may have been partly loaded).
@@ -22,16 +23,30 @@
     Rows without a readable logged_at are quarantined and reprocessed every time, and so are rows logged in the
     future, which never move the scope: one row logged in 2099 cannot stop the next night's rows. -#}
 {% macro logged_scope_filter(relation=none, logged_at='logged_at') -%}
+    {%- set last_logged_day -%}
+        select coalesce(
+            max(case when not {{ is_logged_in_future('logged_at') }} then cast(logged_at as date) end),
+            cast('{{ var("earliest_valid_timestamp") }}' as date)
+        )
+        from {{ relation or this }}
+    {%- endset -%}
     (
         {{ logged_at }} is null
-        or cast({{ logged_at }} as date) >= (
-            select coalesce(
-                max(case when not {{ is_logged_in_future('logged_at') }} then cast(logged_at as date) end),
-                cast('{{ var("earliest_valid_timestamp") }}' as date)
-            )
-            from {{ relation or this }}
-        )
+        or cast({{ logged_at }} as date) >= {{ date_of(last_logged_day, relation or this) }}
     )
+{%- endmacro %}
+
+{#- A scope's first day, from `query` on `relation`: when a model runs, the date the query returns, as a literal,
+    so that the engine can skip the earlier row groups of a large table (a subquery it can only filter row by row).
+    The subquery where the relation is only a name: the placeholder DBT_INCREMENTAL_TARGET of the incremental
+    delete's predicates (rendered with the configs) and a unit test's input. -#}
+{% macro date_of(query, relation) -%}
+    {%- if execute and relation is not string -%}
+        {%- set day = run_query(query).columns[0].values()[0] -%}
+        cast('{{ day }}' as date)
+    {%- else -%}
+        ({{ query }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The watermark of a model that reads both events and assignments: the earlier of their latest logged_at. -#}

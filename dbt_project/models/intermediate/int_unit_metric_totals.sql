@@ -1,8 +1,8 @@
 {{ config(materialized='table') }}
 
--- Each exposed unit's metric at its experiment's latest as-of date: its changes summed (value, square and the
--- covariate and denominator sums), one row per experiment x metric x unit. The segment statistics and the
--- largest-unit shares read these instead of summing every change again each.
+-- Each entered unit's value at its experiment's latest as-of date: its value changes summed (of value -
+-- value_shift), one row per experiment x metric x unit, which metric_largest_units ranks. The one value column
+-- keeps the aggregation over every unit small; the segment statistics sum the changes themselves.
 with last_dates as (
     select distinct
         experiment_id,
@@ -16,19 +16,7 @@ select
     changes.variant,
     changes.unit_id,
     last_dates.as_of_date,
-    sum(changes.units_entering) as units_entering,
-    sum(changes.value_change) as value_total,
-    sum(changes.square_change) as square_total,
-    sum(changes.square_abs_change) as square_abs_total,
-    max(changes.value_shift) as value_shift,
-    sum(changes.units_without_history) as units_without_history,
-    sum(changes.covariate_change) as covariate_total,
-    sum(changes.covariate_square_change) as covariate_square_total,
-    sum(changes.cross_change) as cross_total,
-    sum(changes.denominator_change) as denominator_total,
-    sum(changes.denominator_square_change) as denominator_square_total,
-    sum(changes.value_denominator_change) as value_denominator_total,
-    sum(changes.denominator_covariate_change) as denominator_covariate_total
+    sum(changes.value_change) as value_total
 from {{ ref('int_unit_metric_changes') }} as changes
 inner join last_dates
     on

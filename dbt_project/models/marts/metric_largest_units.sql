@@ -17,34 +17,72 @@ with unit_values as (
     where experiment_metrics.analysis_type != 'proportion'
 ),
 
+cells as (
+    select
+        experiment_id,
+        metric_id,
+        variant,
+        avg(unit_value) as mean_value
+    from unit_values
+    group by experiment_id, metric_id, variant
+),
+
 deviations as (
     select
         unit_values.*,
-        (unit_values.unit_value - avg(unit_values.unit_value) over cell)
-        * (unit_values.unit_value - avg(unit_values.unit_value) over cell) as square_deviation
+        (unit_values.unit_value - cells.mean_value) * (unit_values.unit_value - cells.mean_value) as square_deviation
     from unit_values
-    window cell as (partition by experiment_id, metric_id, variant)
+    inner join cells
+        on
+            unit_values.experiment_id = cells.experiment_id
+            and unit_values.metric_id = cells.metric_id
+            and unit_values.variant = cells.variant
 ),
 
-ranked as (
+spreads as (
     select
-        deviations.*,
-        -- the largest deviation; among equal ones (to 12 digits: sums of doubles differ in their last bits between
-        -- an incremental build and a full refresh) the first unit id, so every build names the same unit
-        row_number() over (
-            partition by deviations.experiment_id, deviations.metric_id, deviations.variant
-            order by {{ round_significant('deviations.square_deviation', 12) }} desc, deviations.unit_id asc
-        ) as deviation_rank
+        experiment_id,
+        metric_id,
+        variant,
+        as_of_date,
+        count(*) as n,
+        max(square_deviation) as largest_deviation,
+        sum(square_deviation) as total_deviation,
+        -- equal deviations to 12 digits count as a tie (sums of doubles differ in their last bits between an
+        -- incremental build and a full refresh): the tied unit with the first id is named, by every build
+        max({{ round_significant('square_deviation', 12) }}) as largest_rounded
     from deviations
+    group by experiment_id, metric_id, variant, as_of_date
+),
+
+largest_units as (
+    select
+        deviations.experiment_id,
+        deviations.metric_id,
+        deviations.variant,
+        min(deviations.unit_id) as unit_id
+    from deviations
+    inner join spreads
+        on
+            deviations.experiment_id = spreads.experiment_id
+            and deviations.metric_id = spreads.metric_id
+            and deviations.variant = spreads.variant
+            and {{ round_significant('deviations.square_deviation', 12) }} = spreads.largest_rounded
+    group by deviations.experiment_id, deviations.metric_id, deviations.variant
 )
 
+-- aggregates and a join on the few cells, not a sort of every unit
 select
-    experiment_id,
-    metric_id,
-    variant,
-    as_of_date,
-    cast(count(*) as {{ dbt.type_bigint() }}) as n,
-    cast(max(square_deviation) / nullif(sum(square_deviation), 0) as {{ type_double() }}) as largest_unit_share,
-    max(case when deviation_rank = 1 then unit_id end) as largest_unit_id
-from ranked
-group by experiment_id, metric_id, variant, as_of_date
+    spreads.experiment_id,
+    spreads.metric_id,
+    spreads.variant,
+    spreads.as_of_date,
+    cast(spreads.n as {{ dbt.type_bigint() }}) as n,
+    cast(spreads.largest_deviation / nullif(spreads.total_deviation, 0) as {{ type_double() }}) as largest_unit_share,
+    largest_units.unit_id as largest_unit_id
+from spreads
+left join largest_units
+    on
+        spreads.experiment_id = largest_units.experiment_id
+        and spreads.metric_id = largest_units.metric_id
+        and spreads.variant = largest_units.variant

@@ -1,16 +1,47 @@
 -- Exploratory segments: sufficient statistics per experiment x metric x variant x unit dimension x segment at each
 -- experiment's latest as-of date, with the same columns as metric_sufficient_stats. The statistics engine tests
 -- them into experiment_segment_results, which never enters a decision.
-with segment_totals as (
+--
+-- Every statistic is a sum over units of a sum of their changes, so it is the sum of the changes of the segment's
+-- units up to that date: one join of the changes to the units' segments and an aggregation into the few cells,
+-- with no per-unit totals in between.
+with last_dates as (
+    select distinct
+        experiment_id,
+        last_date as as_of_date
+    from {{ ref('int_experiment_days') }}
+),
+
+segment_totals as (
     select
-        totals.*,
+        changes.experiment_id,
+        changes.metric_id,
+        changes.variant,
         segments.dimension,
-        segments.segment
-    from {{ ref('int_unit_metric_totals') }} as totals
+        segments.segment,
+        last_dates.as_of_date,
+        changes.units_entering,
+        changes.value_change as value_total,
+        changes.square_change as square_total,
+        changes.square_abs_change as square_abs_total,
+        changes.value_shift,
+        changes.units_without_history,
+        changes.covariate_change as covariate_total,
+        changes.covariate_square_change as covariate_square_total,
+        changes.cross_change as cross_total,
+        changes.denominator_change as denominator_total,
+        changes.denominator_square_change as denominator_square_total,
+        changes.value_denominator_change as value_denominator_total,
+        changes.denominator_covariate_change as denominator_covariate_total
+    from {{ ref('int_unit_metric_changes') }} as changes
+    inner join last_dates
+        on
+            changes.experiment_id = last_dates.experiment_id
+            and changes.change_date <= last_dates.as_of_date
     inner join {{ ref('int_unit_segments') }} as segments
         on
-            totals.experiment_id = segments.experiment_id
-            and totals.unit_id = segments.unit_id
+            changes.experiment_id = segments.experiment_id
+            and changes.unit_id = segments.unit_id
 )
 
 select
