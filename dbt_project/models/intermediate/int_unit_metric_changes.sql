@@ -112,6 +112,7 @@ running_values as (
         variant,
         metric_id,
         measured_date,
+        entry_date,
         covariate,
         is_winsorized,
         {{ metric_unit_value('raw_value') }} as value_after,
@@ -282,17 +283,15 @@ shifted_entries as (
 ),
 
 later_changes as (
+    -- the unit's covariate and entry date came with its daily rows: no join back to the entries
     select
         running_values.*,
-        entries.value_shift,
-        entries.shifted_covariate
+        coalesce(shifts.value_shift, 0.0) as value_shift,
+        running_values.covariate - coalesce(shifts.value_shift, 0.0) as shifted_covariate
     from running_values
-    inner join shifted_entries as entries
-        on
-            running_values.experiment_id = entries.experiment_id
-            and running_values.unit_id = entries.unit_id
-            and running_values.metric_id = entries.metric_id
-            and running_values.measured_date > entries.entry_date
+    left join shifts
+        on running_values.experiment_id = shifts.experiment_id and running_values.metric_id = shifts.metric_id
+    where running_values.measured_date > running_values.entry_date
 ),
 
 changes as (
