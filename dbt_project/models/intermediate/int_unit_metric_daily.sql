@@ -1,7 +1,6 @@
 -- Each analysed unit's metric per day inside its measurement window: the day's aggregate of its measurements
 -- (sum, max, count, or for count_distinct the number of values first seen that day) and, for ratios, the sum of
--- the denominators, with the unit's variant and exposure date (the effect by days since exposure reads them here,
--- without a join to every unit). Skipped measurements (null values under `null_values: skip`) are left out.
+-- the denominators. Skipped measurements (null values under `null_values: skip`) are left out.
 -- Incremental: a run recomputes the days from its scope start (see macros/incremental.sql) on; a count_distinct
 -- metric looks at the whole window to know which values are new on those days.
 {{ config(
@@ -37,8 +36,6 @@ in_window as (
         unit_metrics.experiment_id,
         unit_metrics.unit_id,
         unit_metrics.metric_id,
-        unit_metrics.variant,
-        unit_metrics.exposure_date,
         unit_metrics.aggregation,
         -- a unit-level metric's value (no time) counts at the start of the unit's window
         coalesce(measurements.measured_at, unit_metrics.window_start_at) as measured_at,
@@ -67,15 +64,13 @@ counted as (
         experiment_id,
         unit_id,
         metric_id,
-        variant,
-        exposure_date,
         aggregation,
         min(measured_at) as measured_at,
         1.0 as value,
         null as denominator
     from in_window
     where aggregation = 'count_distinct'
-    group by experiment_id, unit_id, metric_id, variant, exposure_date, aggregation, value
+    group by experiment_id, unit_id, metric_id, aggregation, value
 ),
 
 daily as (
@@ -83,8 +78,6 @@ daily as (
         experiment_id,
         unit_id,
         metric_id,
-        variant,
-        exposure_date,
         cast(measured_at as date) as measured_date,
         cast(case min(aggregation)
             when 'max' then max(value)
@@ -93,7 +86,7 @@ daily as (
         end as {{ type_double() }}) as daily_value,
         cast(sum(denominator) as {{ type_double() }}) as daily_denominator
     from counted
-    group by experiment_id, unit_id, metric_id, variant, exposure_date, cast(measured_at as date)
+    group by experiment_id, unit_id, metric_id, cast(measured_at as date)
 )
 
 select

@@ -82,24 +82,20 @@ units_per_day as (
 ),
 
 daily_values as (
-    -- the daily rows carry their unit's variant and exposure date, and lie inside its window
     select
-        daily.experiment_id,
-        daily.metric_id,
-        daily.variant,
+        units.experiment_id,
+        units.metric_id,
+        units.variant,
+        units.last_day,
         daily.daily_value,
-        {{ days_between('daily.exposure_date', 'daily.measured_date') }} as days_since_exposure
-    from {{ ref('int_unit_metric_daily') }} as daily
-    inner join last_dates
-        on daily.experiment_id = last_dates.experiment_id
-    inner join {{ ref('int_experiment_metrics') }} as experiment_metrics
+        {{ days_between('units.exposure_date', 'daily.measured_date') }} as days_since_exposure
+    from units
+    inner join {{ ref('int_unit_metric_daily') }} as daily
         on
-            daily.experiment_id = experiment_metrics.experiment_id
-            and daily.metric_id = experiment_metrics.metric_id
-    where
-        experiment_metrics.analysis_type = 'mean'
-        and experiment_metrics.aggregation in ('sum', 'count')
-        and daily.measured_date <= last_dates.as_of_date
+            units.experiment_id = daily.experiment_id
+            and units.unit_id = daily.unit_id
+            and units.metric_id = daily.metric_id
+    where daily.measured_date <= units.as_of_date
 ),
 
 values_per_day as (
@@ -111,7 +107,7 @@ values_per_day as (
         sum(daily_value) as value_sum,
         sum(daily_value * daily_value) as square_sum
     from daily_values
-    where days_since_exposure <= {{ days_shown - 1 }}
+    where days_since_exposure <= last_day
     group by experiment_id, metric_id, variant, days_since_exposure
 )
 
