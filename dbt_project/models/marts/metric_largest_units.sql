@@ -39,6 +39,15 @@ deviations as (
             and unit_values.variant = cells.variant
 ),
 
+rounded as (
+    -- equal deviations to 12 digits count as a tie (sums of doubles differ in their last bits between an
+    -- incremental build and a full refresh): the tied unit with the first id is named, by every build
+    select
+        deviations.*,
+        {{ round_significant('deviations.square_deviation', 12) }} as rounded_deviation
+    from deviations
+),
+
 spreads as (
     select
         experiment_id,
@@ -48,27 +57,25 @@ spreads as (
         count(*) as n,
         max(square_deviation) as largest_deviation,
         sum(square_deviation) as total_deviation,
-        -- equal deviations to 12 digits count as a tie (sums of doubles differ in their last bits between an
-        -- incremental build and a full refresh): the tied unit with the first id is named, by every build
-        max({{ round_significant('square_deviation', 12) }}) as largest_rounded
-    from deviations
+        max(rounded_deviation) as largest_rounded
+    from rounded
     group by experiment_id, metric_id, variant, as_of_date
 ),
 
 largest_units as (
     select
-        deviations.experiment_id,
-        deviations.metric_id,
-        deviations.variant,
-        min(deviations.unit_id) as unit_id
-    from deviations
+        rounded.experiment_id,
+        rounded.metric_id,
+        rounded.variant,
+        min(rounded.unit_id) as unit_id
+    from rounded
     inner join spreads
         on
-            deviations.experiment_id = spreads.experiment_id
-            and deviations.metric_id = spreads.metric_id
-            and deviations.variant = spreads.variant
-            and {{ round_significant('deviations.square_deviation', 12) }} = spreads.largest_rounded
-    group by deviations.experiment_id, deviations.metric_id, deviations.variant
+            rounded.experiment_id = spreads.experiment_id
+            and rounded.metric_id = spreads.metric_id
+            and rounded.variant = spreads.variant
+            and rounded.rounded_deviation = spreads.largest_rounded
+    group by rounded.experiment_id, rounded.metric_id, rounded.variant
 )
 
 -- aggregates and a join on the few cells, not a sort of every unit
